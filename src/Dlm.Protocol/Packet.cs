@@ -1,0 +1,55 @@
+namespace Dlm.Protocol;
+
+/// <summary>
+/// One decoded, validated wire message: a view over the caller's bytes, nothing copied
+/// except the fixed fields. For a DLM_OPTS envelope, <see cref="Inner"/> and the body
+/// describe the wrapped message; otherwise <see cref="Inner"/> equals <see cref="Header"/>.
+/// </summary>
+public readonly ref struct Packet
+{
+    internal Packet(ReadOnlySpan<byte> bytes, DlmHeader header, OptsHeader opts, ReadOnlySpan<byte> options,
+        DlmHeader inner, DlmMessage message, RcomHeader rcom, ReadOnlySpan<byte> extra)
+    {
+        Bytes = bytes;
+        Header = header;
+        Opts = opts;
+        Options = options;
+        Inner = inner;
+        Message = message;
+        Rcom = rcom;
+        Extra = extra;
+    }
+
+    /// <summary>The whole message, <c>h_length</c> bytes.</summary>
+    public ReadOnlySpan<byte> Bytes { get; }
+
+    /// <summary>The outer header.</summary>
+    public DlmHeader Header { get; }
+
+    /// <summary>True for a DLM_OPTS envelope (a sequenced message, <c>h_seq</c> in <see cref="Header"/>).</summary>
+    public bool IsWrapped => Header.Command == DlmCommand.Opts;
+
+    /// <summary>The envelope fields; default when not wrapped.</summary>
+    public OptsHeader Opts { get; }
+
+    /// <summary>The TLV option bytes (<c>o_optlen</c> of them; skipped by receivers, spec §1.8).</summary>
+    public ReadOnlySpan<byte> Options { get; }
+
+    /// <summary>The inner header when wrapped, else the outer header.</summary>
+    public DlmHeader Inner { get; }
+
+    /// <summary>The command of the payload message: MSG, RCOM, FIN or ACK.</summary>
+    public DlmCommand Kind => Inner.Command;
+
+    /// <summary>The inner message bytes (<see cref="Bytes"/> when not wrapped).</summary>
+    public ReadOnlySpan<byte> InnerBytes => IsWrapped ? Bytes[(WireLimits.OptsSize + Opts.OptionsLength)..] : Bytes;
+
+    /// <summary>The <c>dlm_message</c> fields when <see cref="Kind"/> is <see cref="DlmCommand.Message"/>.</summary>
+    public DlmMessage Message { get; }
+
+    /// <summary>The <c>dlm_rcom</c> fields when <see cref="Kind"/> is <see cref="DlmCommand.Rcom"/>.</summary>
+    public RcomHeader Rcom { get; }
+
+    /// <summary><c>m_extra</c> (name or LVB) for MSG, <c>rc_buf</c> for RCOM, empty otherwise.</summary>
+    public ReadOnlySpan<byte> Extra { get; }
+}
