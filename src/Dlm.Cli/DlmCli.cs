@@ -1,0 +1,62 @@
+namespace Dlm.Cli;
+
+/// <summary>Entry point of the <c>dlm</c> tool, callable in-process by tests.</summary>
+internal static class DlmCli
+{
+    /// <summary>Exit code: every check passed / every message valid.</summary>
+    public const int Ok = 0;
+    /// <summary>Exit code: the command ran and found a problem (invalid message, failed check).</summary>
+    public const int Failed = 1;
+    /// <summary>Exit code: the command line was wrong.</summary>
+    public const int Usage = 2;
+
+    public const string Help = """
+        dlm — a distributed lock manager for .NET, wire-compatible with the Linux kernel DLM (protocol 3.2)
+
+        Usage:
+          dlm wire decode [--hex HEX | --file PATH]   decode DLM messages to JSON lines (stdin if neither)
+          dlm wire hash NAME                          resource hash (Linux jhash) of NAME, as 0xXXXXXXXX
+          dlm wire lockspace-id NAME                  lockspace global id (CRC-32 of "dlm:ls:NAME\0")
+          dlm help                                    this text
+
+        Exit codes: 0 success, 1 invalid input or failed check, 2 usage error.
+        """;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, Stream stdin)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        try
+        {
+            return args switch
+            {
+                ["wire", "decode", .. var rest] => await WireDecodeCommand.RunAsync(rest, stdout, stderr, stdin).ConfigureAwait(false),
+                ["wire", "hash", var name] => WireIdCommands.Hash(name, stdout),
+                ["wire", "lockspace-id", var name] => WireIdCommands.LockspaceIdOf(name, stdout, stderr),
+                [] or ["help"] or ["--help"] or ["-h"] => PrintHelp(stdout),
+                _ => UsageError(stderr, $"unknown command: {string.Join(' ', args)}"),
+            };
+        }
+        catch (UsageException e)
+        {
+            return UsageError(stderr, e.Message);
+        }
+    }
+
+    public static int UsageError(TextWriter stderr, string message)
+    {
+        stderr.WriteLine($"dlm: {message}");
+        stderr.WriteLine("Run 'dlm help' for usage.");
+        return Usage;
+    }
+
+    private static int PrintHelp(TextWriter stdout)
+    {
+        stdout.WriteLine(Help);
+        return Ok;
+    }
+}
+
+/// <summary>A command-line mistake; its message says what to type instead.</summary>
+internal sealed class UsageException(string message) : Exception(message);

@@ -1,0 +1,3 @@
+using Dlm.Cli;
+
+return await DlmCli.RunAsync(args, Console.Out, Console.Error, Console.OpenStandardInput()).ConfigureAwait(false);
