@@ -14,7 +14,10 @@ internal static class DlmCli
         dlm — a distributed lock manager for .NET, wire-compatible with the Linux kernel DLM (protocol 3.2)
 
         Usage:
-          dlm wire decode [--hex HEX | --file PATH]   decode DLM messages to JSON lines (stdin if neither)
+          dlm wire decode [--hex HEX | --hex-file PATH | --file PATH]
+                                                      decode a DLM byte stream to JSON lines, one per
+                                                      message (binary stdin if no option; '#' lines
+                                                      in a hex file are comments)
           dlm wire hash NAME                          resource hash (Linux jhash) of NAME, as 0xXXXXXXXX
           dlm wire lockspace-id NAME                  lockspace global id (CRC-32 of "dlm:ls:NAME\0")
           dlm help                                    this text

@@ -17,9 +17,10 @@ internal static class WireDecodeCommand
         var bytes = args switch
         {
             ["--hex", var hex] => ParseHex(hex),
+            ["--hex-file", var path] => ParseHex(StripComments(await ReadTextAsync(path).ConfigureAwait(false))),
             ["--file", "-"] or [] => await ReadAllAsync(stdin).ConfigureAwait(false),
             ["--file", var path] => await ReadFileAsync(path).ConfigureAwait(false),
-            _ => throw new UsageException("usage: dlm wire decode [--hex HEX | --file PATH]"),
+            _ => throw new UsageException("usage: dlm wire decode [--hex HEX | --hex-file PATH | --file PATH]"),
         };
 
         var valid = Decode(bytes, stdout);
@@ -93,6 +94,13 @@ internal static class WireDecodeCommand
 
         return Convert.FromHexString(digits.ToString());
     }
+
+    // A hex dump file may carry '#' comment lines, as docs/examples/capture.hex does.
+    private static string StripComments(string text) =>
+        string.Join('\n', text.Split('\n').Where(line => !line.TrimStart().StartsWith('#')));
+
+    private static async Task<string> ReadTextAsync(string path) =>
+        System.Text.Encoding.ASCII.GetString(await ReadFileAsync(path).ConfigureAwait(false));
 
     private static async Task<byte[]> ReadFileAsync(string path)
     {

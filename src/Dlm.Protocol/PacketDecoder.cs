@@ -143,6 +143,13 @@ public static class PacketDecoder
             return false;
         }
 
+        // The inner node id is compared with the connection's node by messaging (spec §1.2); here it must be a node id.
+        if (inner.NodeId <= 0)
+        {
+            error = new(ProtocolErrorCode.InvalidNodeId, innerOffset + 8);
+            return false;
+        }
+
         if (!TryDecodeBody(innerBytes, inner, innerOffset, out var body, out error))
         {
             return false;

@@ -155,3 +155,29 @@ public sealed class WireCommandTests
         Assert.Contains("unknown command", err, StringComparison.Ordinal);
     }
 }
+
+public sealed class ReadmeMainCommandTests
+{
+    private static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Dlm.slnx")))
+        {
+            dir = dir.Parent;
+        }
+
+        return dir?.FullName ?? throw new InvalidOperationException("Dlm.slnx not found above " + AppContext.BaseDirectory);
+    }
+
+    [Fact]
+    public async Task Decode_ExampleCaptureHexFile_FourValidMessages()
+    {
+        var path = Path.Combine(RepoRoot(), "docs", "examples", "capture.hex");
+        var (exit, output, err) = await CliRunner.RunAsync(["wire", "decode", "--hex-file", path]);
+        Assert.True(exit == 0, err);
+        var lines = CliRunner.Lines(output);
+        Assert.Equal(4, lines.Length);
+        Assert.All(lines, l => Assert.Contains("\"valid\":true", l, StringComparison.Ordinal));
+        Assert.Contains("\"o_nextcmd_name\":\"DLM_FIN\"", lines[3], StringComparison.Ordinal);
+    }
+}

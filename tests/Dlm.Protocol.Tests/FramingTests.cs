@@ -23,7 +23,7 @@ public sealed class FramingTests
         Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
         for (var cut = 0; cut <= bytes.Length; cut++)
         {
-            var buffer = SequenceBuilder.Split(bytes, cut);
+            var buffer = Segments.Split(bytes, cut);
             Assert.Equal(OperationStatus.Done, FrameReader.TryReadFrame(ref buffer, out var frame));
             Assert.True(buffer.IsEmpty);
             Assert.True(PacketDecoder.TryDecode(frame, scratch, out var p, out var error), $"cut {cut}: {error}");
@@ -38,7 +38,7 @@ public sealed class FramingTests
         Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
         for (var cut = 0; cut <= stream.Length; cut += 7)
         {
-            var buffer = SequenceBuilder.Split(stream, cut, cut + 3, cut + 200);
+            var buffer = Segments.Split(stream, cut, cut + 3, cut + 200);
             for (var i = 0; i < Samples.All.Count; i++)
             {
                 Assert.Equal(OperationStatus.Done, FrameReader.TryReadFrame(ref buffer, out var frame));

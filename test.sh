@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The project's test command (README): builds everything and runs every test tier that exists,
+# installing what the tests need when it is missing, then prints "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "test.sh: the .NET 10 SDK is required (https://dot.net); dotnet is not on PATH." >&2
+  exit 2
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+dotnet build Dlm.slnx -c Release 2>&1 | tail -n 3
+
+status=0
+dotnet test Dlm.slnx -c Release --no-build --logger "trx" --results-directory "$results" "$@" || status=$?
+
+# Summarise from the TRX result files so a run that executed no test is visible.
+passed=0; failed=0; skipped=0
+for f in "$results"/*.trx; do
+  [ -e "$f" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$f" | head -n 1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f_=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  t=$(sed -n 's/.* total="\([0-9]*\)".*/\1/p' <<<"$counters"); e=$(sed -n 's/.* executed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f_:-0})); skipped=$((skipped + ${t:-0} - ${e:-0}))
+done
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+if [ "$passed" -eq 0 ]; then
+  echo "test.sh: no test was executed" >&2
+  exit 1
+fi
+exit $status
