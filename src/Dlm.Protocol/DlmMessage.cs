@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace Dlm.Protocol;
 
@@ -6,49 +7,75 @@ namespace Dlm.Protocol;
 /// The fixed body of <c>dlm_message</c> (h_cmd = 1): bytes 16..88 after the header (spec §1.5).
 /// <c>m_extra</c> (a resource name or an LVB) follows at offset 88 and is kept apart as a span.
 /// </summary>
+[StructLayout(LayoutKind.Sequential)]
 public struct DlmMessage : IEquatable<DlmMessage>
 {
+    // The fields mirror bytes 16..88 in wire order, so a little-endian host reads them with one copy.
+    private MessageType _type;
+    private int _nodeId;
+    private int _pid;
+    private uint _lockId;
+    private uint _remoteId;
+    private uint _parentLockId;
+    private uint _parentRemoteId;
+    private LockFlags _exFlags;
+    private StatusBlockFlags _sbFlags;
+    private SharedLockFlags _flags;
+    private uint _lvbSeq;
+    private uint _hash;
+    private QueueStatus _status;
+    private LockMode _grantedMode;
+    private LockMode _requestedMode;
+    private LockMode _bastMode;
+    private AstFlags _asts;
+    private int _result;
+
     /// <summary><c>m_type</c> (offset 16).</summary>
-    public MessageType Type { get; set; }
+    public MessageType Type { readonly get => _type; set => _type = value; }
     /// <summary><c>m_nodeid</c> (20): informational, meaningful in LOOKUP_REPLY and PURGE.</summary>
-    public int NodeId { get; set; }
+    public int NodeId { readonly get => _nodeId; set => _nodeId = value; }
     /// <summary><c>m_pid</c> (24): owner process id.</summary>
-    public int Pid { get; set; }
+    public int Pid { readonly get => _pid; set => _pid = value; }
     /// <summary><c>m_lkid</c> (28): the sender's lock id.</summary>
-    public uint LockId { get; set; }
+    public uint LockId { readonly get => _lockId; set => _lockId = value; }
     /// <summary><c>m_remid</c> (32): the receiver's lock id.</summary>
-    public uint RemoteId { get; set; }
+    public uint RemoteId { readonly get => _remoteId; set => _remoteId = value; }
     /// <summary><c>m_parent_lkid</c> (36): always 0.</summary>
-    public uint ParentLockId { get; set; }
+    public uint ParentLockId { readonly get => _parentLockId; set => _parentLockId = value; }
     /// <summary><c>m_parent_remid</c> (40): always 0.</summary>
-    public uint ParentRemoteId { get; set; }
+    public uint ParentRemoteId { readonly get => _parentRemoteId; set => _parentRemoteId = value; }
     /// <summary><c>m_exflags</c> (44): the operation's DLM_LKF_* flags.</summary>
-    public LockFlags ExFlags { get; set; }
+    public LockFlags ExFlags { readonly get => _exFlags; set => _exFlags = value; }
     /// <summary><c>m_sbflags</c> (48): DLM_SBF_* flags.</summary>
-    public StatusBlockFlags SbFlags { get; set; }
+    public StatusBlockFlags SbFlags { readonly get => _sbFlags; set => _sbFlags = value; }
     /// <summary><c>m_flags</c> (52): shared lock flags; only bits 0-1 are meaningful.</summary>
-    public SharedLockFlags Flags { get; set; }
+    public SharedLockFlags Flags { readonly get => _flags; set => _flags = value; }
     /// <summary><c>m_lvbseq</c> (56).</summary>
-    public uint LvbSeq { get; set; }
+    public uint LvbSeq { readonly get => _lvbSeq; set => _lvbSeq = value; }
     /// <summary><c>m_hash</c> (60): jhash of the resource name.</summary>
-    public uint Hash { get; set; }
+    public uint Hash { readonly get => _hash; set => _hash = value; }
     /// <summary><c>m_status</c> (64): the sender lock's queue.</summary>
-    public QueueStatus Status { get; set; }
+    public QueueStatus Status { readonly get => _status; set => _status = value; }
     /// <summary><c>m_grmode</c> (68).</summary>
-    public LockMode GrantedMode { get; set; }
+    public LockMode GrantedMode { readonly get => _grantedMode; set => _grantedMode = value; }
     /// <summary><c>m_rqmode</c> (72).</summary>
-    public LockMode RequestedMode { get; set; }
+    public LockMode RequestedMode { readonly get => _requestedMode; set => _requestedMode = value; }
     /// <summary><c>m_bastmode</c> (76).</summary>
-    public LockMode BastMode { get; set; }
+    public LockMode BastMode { readonly get => _bastMode; set => _bastMode = value; }
     /// <summary><c>m_asts</c> (80).</summary>
-    public AstFlags Asts { get; set; }
+    public AstFlags Asts { readonly get => _asts; set => _asts = value; }
     /// <summary><c>m_result</c> (84): 0 or a canonical negative errno (spec §1.6).</summary>
-    public int Result { get; set; }
+    public int Result { readonly get => _result; set => _result = value; }
 
     /// <summary>Reads the body from bytes 16..88 of a message (caller checks the size).</summary>
     public static DlmMessage Read(ReadOnlySpan<byte> message)
     {
         var b = message.Slice(WireLimits.HeaderSize, WireLimits.MessageSize - WireLimits.HeaderSize);
+        if (BitConverter.IsLittleEndian)
+        {
+            return MemoryMarshal.Read<DlmMessage>(b);
+        }
+
         return new DlmMessage
         {
             Type = (MessageType)BinaryPrimitives.ReadInt32LittleEndian(b),
@@ -76,6 +103,12 @@ public struct DlmMessage : IEquatable<DlmMessage>
     public readonly void Write(Span<byte> message)
     {
         var b = message.Slice(WireLimits.HeaderSize, WireLimits.MessageSize - WireLimits.HeaderSize);
+        if (BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.Write(b, in this);
+            return;
+        }
+
         BinaryPrimitives.WriteInt32LittleEndian(b, (int)Type);
         BinaryPrimitives.WriteInt32LittleEndian(b[4..], NodeId);
         BinaryPrimitives.WriteInt32LittleEndian(b[8..], Pid);

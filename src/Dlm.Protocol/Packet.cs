@@ -1,23 +1,21 @@
 namespace Dlm.Protocol;
 
 /// <summary>
-/// One decoded, validated wire message: a view over the caller's bytes, nothing copied
-/// except the fixed fields. For a DLM_OPTS envelope, <see cref="Inner"/> and the body
+/// One decoded, validated wire message: a view over the caller's bytes. The fixed fields of the
+/// body are read when asked for. For a DLM_OPTS envelope, <see cref="Inner"/> and the body
 /// describe the wrapped message; otherwise <see cref="Inner"/> equals <see cref="Header"/>.
 /// </summary>
 public readonly ref struct Packet
 {
-    internal Packet(ReadOnlySpan<byte> bytes, DlmHeader header, OptsHeader opts, ReadOnlySpan<byte> options,
-        DlmHeader inner, DlmMessage message, RcomHeader rcom, ReadOnlySpan<byte> extra)
+    private readonly int _innerOffset;
+
+    internal Packet(ReadOnlySpan<byte> bytes, DlmHeader header, OptsHeader opts, int innerOffset, DlmHeader inner)
     {
         Bytes = bytes;
         Header = header;
         Opts = opts;
-        Options = options;
+        _innerOffset = innerOffset;
         Inner = inner;
-        Message = message;
-        Rcom = rcom;
-        Extra = extra;
     }
 
     /// <summary>The whole message, <c>h_length</c> bytes.</summary>
@@ -33,7 +31,7 @@ public readonly ref struct Packet
     public OptsHeader Opts { get; }
 
     /// <summary>The TLV option bytes (<c>o_optlen</c> of them; skipped by receivers, spec §1.8).</summary>
-    public ReadOnlySpan<byte> Options { get; }
+    public ReadOnlySpan<byte> Options => IsWrapped ? Bytes[WireLimits.OptsSize.._innerOffset] : default;
 
     /// <summary>The inner header when wrapped, else the outer header.</summary>
     public DlmHeader Inner { get; }
@@ -42,14 +40,19 @@ public readonly ref struct Packet
     public DlmCommand Kind => Inner.Command;
 
     /// <summary>The inner message bytes (<see cref="Bytes"/> when not wrapped).</summary>
-    public ReadOnlySpan<byte> InnerBytes => IsWrapped ? Bytes[(WireLimits.OptsSize + Opts.OptionsLength)..] : Bytes;
+    public ReadOnlySpan<byte> InnerBytes => Bytes[_innerOffset..];
 
-    /// <summary>The <c>dlm_message</c> fields when <see cref="Kind"/> is <see cref="DlmCommand.Message"/>.</summary>
-    public DlmMessage Message { get; }
+    /// <summary>The <c>dlm_message</c> fields when <see cref="Kind"/> is <see cref="DlmCommand.Message"/>, else default.</summary>
+    public DlmMessage Message => Kind == DlmCommand.Message ? DlmMessage.Read(InnerBytes) : default;
 
-    /// <summary>The <c>dlm_rcom</c> fields when <see cref="Kind"/> is <see cref="DlmCommand.Rcom"/>.</summary>
-    public RcomHeader Rcom { get; }
+    /// <summary>The <c>dlm_rcom</c> fields when <see cref="Kind"/> is <see cref="DlmCommand.Rcom"/>, else default.</summary>
+    public RcomHeader Rcom => Kind == DlmCommand.Rcom ? RcomHeader.Read(InnerBytes) : default;
 
     /// <summary><c>m_extra</c> (name or LVB) for MSG, <c>rc_buf</c> for RCOM, empty otherwise.</summary>
-    public ReadOnlySpan<byte> Extra { get; }
+    public ReadOnlySpan<byte> Extra => Kind switch
+    {
+        DlmCommand.Message => InnerBytes[WireLimits.MessageSize..],
+        DlmCommand.Rcom => InnerBytes[WireLimits.RcomSize..],
+        _ => default,
+    };
 }

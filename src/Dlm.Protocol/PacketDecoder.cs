@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 
 namespace Dlm.Protocol;
 
@@ -56,7 +57,13 @@ public static class PacketDecoder
             case DlmCommand.Rcom:
             case DlmCommand.Ack:
             case DlmCommand.Fin:
-                return TryDecodeBody(bytes, header, 0, out packet, out error);
+                if (!TryValidateBody(bytes, header.Command, 0, out error))
+                {
+                    return false;
+                }
+
+                packet = new Packet(bytes, header, default, 0, header);
+                return true;
             default:
                 error = new(ProtocolErrorCode.UnknownCommand, 14);
                 return false;
@@ -150,12 +157,12 @@ public static class PacketDecoder
             return false;
         }
 
-        if (!TryDecodeBody(innerBytes, inner, innerOffset, out var body, out error))
+        if (!TryValidateBody(innerBytes, inner.Command, innerOffset, out error))
         {
             return false;
         }
 
-        packet = new Packet(bytes, header, opts, bytes[WireLimits.OptsSize..innerOffset], inner, body.Message, body.Rcom, body.Extra);
+        packet = new Packet(bytes, header, opts, innerOffset, inner);
         return true;
     }
 
@@ -168,10 +175,9 @@ public static class PacketDecoder
     };
 
     // Validates a MSG / RCOM / ACK / FIN body; `at` is the body's offset in the outer message (for error offsets).
-    private static bool TryDecodeBody(ReadOnlySpan<byte> bytes, DlmHeader header, int at, out Packet packet, out ProtocolError error)
+    private static bool TryValidateBody(ReadOnlySpan<byte> bytes, DlmCommand command, int at, out ProtocolError error)
     {
-        packet = default;
-        switch (header.Command)
+        switch (command)
         {
             case DlmCommand.Message:
                 if (bytes.Length < WireLimits.MessageSize)
@@ -180,15 +186,12 @@ public static class PacketDecoder
                     return false;
                 }
 
-                var message = DlmMessage.Read(bytes);
-                var extra = bytes[WireLimits.MessageSize..];
-                if (!ValidateMessage(in message, extra.Length, out error))
+                if (!ValidateMessage(bytes, out error))
                 {
                     error = error with { Offset = at + error.Offset };
                     return false;
                 }
 
-                packet = new Packet(bytes, header, default, default, header, message, default, extra);
                 return true;
             case DlmCommand.Rcom:
                 if (bytes.Length < WireLimits.RcomSize)
@@ -197,52 +200,42 @@ public static class PacketDecoder
                     return false;
                 }
 
-                var rcom = RcomHeader.Read(bytes);
-                var payload = bytes[WireLimits.RcomSize..];
-                if (!RcomValidator.Validate(rcom.Type, payload, out error))
+                var type = (RcomType)BinaryPrimitives.ReadInt32LittleEndian(bytes[16..]);
+                if (!RcomValidator.Validate(type, bytes[WireLimits.RcomSize..], out error))
                 {
                     error = error with { Offset = at + error.Offset };
                     return false;
                 }
 
-                packet = new Packet(bytes, header, default, default, header, default, rcom, payload);
                 return true;
             default:
                 // ACK and FIN are a bare header; extra bytes are ignored, as the kernel does.
                 error = default;
-                packet = new Packet(bytes, header, default, default, header, default, default, default);
                 return true;
         }
     }
 
     // spec §1.5.1 (extra per type), §4.20 (names ≤ 64), §1.10 (LVB a multiple of 8), §4.2 (modes).
-    private static bool ValidateMessage(in DlmMessage message, int extraLength, out ProtocolError error)
+    private static bool ValidateMessage(ReadOnlySpan<byte> bytes, out ProtocolError error)
     {
-        if (!MessageTypes.IsDefined(message.Type))
+        var type = (MessageType)BinaryPrimitives.ReadInt32LittleEndian(bytes[16..]);
+        if (!MessageTypes.IsDefined(type))
         {
             error = new(ProtocolErrorCode.UnknownMessageType, 16);
             return false;
         }
 
-        if (!LockModes.IsWireValid((int)message.GrantedMode))
+        for (var field = 68; field <= 76; field += 4)
         {
-            error = new(ProtocolErrorCode.InvalidMode, 68);
-            return false;
+            if (!LockModes.IsWireValid(BinaryPrimitives.ReadInt32LittleEndian(bytes[field..])))
+            {
+                error = new(ProtocolErrorCode.InvalidMode, field);
+                return false;
+            }
         }
 
-        if (!LockModes.IsWireValid((int)message.RequestedMode))
-        {
-            error = new(ProtocolErrorCode.InvalidMode, 72);
-            return false;
-        }
-
-        if (!LockModes.IsWireValid((int)message.BastMode))
-        {
-            error = new(ProtocolErrorCode.InvalidMode, 76);
-            return false;
-        }
-
-        switch (MessageTypes.ExtraOf(message.Type))
+        var extraLength = bytes.Length - WireLimits.MessageSize;
+        switch (MessageTypes.ExtraOf(type))
         {
             case MessageExtra.Name when extraLength > WireLimits.MaxResourceNameLength:
                 error = new(ProtocolErrorCode.NameTooLong, WireLimits.MessageSize);

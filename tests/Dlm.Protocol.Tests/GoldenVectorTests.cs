@@ -209,3 +209,10 @@ public sealed class GoldenVectorTests
         Assert.Throws<ArgumentException>(() => new DirectoryNodes([new(0, 1)]));
     }
 }
+
+public sealed class LayoutTests
+{
+    [Fact]
+    public void DlmMessage_InMemory_Is72BytesInWireOrder() =>
+        Assert.Equal(WireLimits.MessageSize - WireLimits.HeaderSize, System.Runtime.CompilerServices.Unsafe.SizeOf<DlmMessage>());
+}
