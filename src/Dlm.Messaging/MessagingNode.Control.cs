@@ -1,0 +1,164 @@
+namespace Dlm.Messaging;
+
+public sealed partial class MessagingNode
+{
+    /// <summary>
+    /// <paramref name="nodeId"/> became a member of one of our lockspaces: count it (the FIN
+    /// handshake depends on it, spec §2.9) and connect eagerly (spec §3.3).
+    /// </summary>
+    public void AddMember(int nodeId)
+    {
+        var peer = GetPeer(nodeId);
+        lock (peer.SyncRoot)
+        {
+            Apply(peer, p => p.Protocol.AddUser(p));
+        }
+
+        peer.Connection.Connect();
+    }
+
+    /// <summary><paramref name="nodeId"/> left one of our lockspaces; the last one ends a CLOSE_WAIT with our FIN.</summary>
+    public void RemoveMember(int nodeId)
+    {
+        var peer = GetPeer(nodeId);
+        lock (peer.SyncRoot)
+        {
+            Apply(peer, p => p.Protocol.RemoveUser(p));
+        }
+    }
+
+    /// <summary>
+    /// Close by configuration (the node left or was fenced, spec §2.9 last row, §3.6): its state is
+    /// reset, queued messages dropped, sockets closed; waiters stop waiting. If the node comes back
+    /// it starts a new incarnation with a clean sequence space.
+    /// </summary>
+    public async Task CloseNodeAsync(int nodeId)
+    {
+        var peer = GetPeer(nodeId);
+        lock (peer.SyncRoot)
+        {
+            Apply(peer, p => p.Protocol.CloseByConfiguration(p));
+            peer.WaitingForVersion.Clear();
+        }
+
+        await _transport.CloseNodeAsync(nodeId).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Leaves every peer cleanly (spec §2.9, §3.6): waits for each peer's version (≤ <see cref="MessagingOptions.VersionWaitTimeout"/>),
+    /// sends FIN to each 3.2 peer in ESTABLISHED and waits for CLOSED (≤ <see cref="MessagingOptions.FinTimeout"/>),
+    /// all peers in parallel; then the transport half-closes and every node is reset.
+    /// </summary>
+    public async Task ShutdownAsync()
+    {
+        await Task.WhenAll(_peers.Values.Select(LeaveAsync)).ConfigureAwait(false);
+        await _transport.ShutdownAsync().ConfigureAwait(false);
+        foreach (var peer in _peers.Values)
+        {
+            lock (peer.SyncRoot)
+            {
+                Apply(peer, p => p.Protocol.ResetAfterShutdown(p));
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await _transport.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Per-peer state, sequence numbers, queue depth and counters.</summary>
+    public PeerStatistics GetStatistics(int nodeId)
+    {
+        var peer = GetPeer(nodeId);
+        var transport = peer.Connection.GetStatistics();
+        lock (peer.SyncRoot)
+        {
+            var p = peer.Protocol;
+            return new PeerStatistics(nodeId, p.State, p.Version, p.SeqSend, p.SeqNext, p.Users, peer.Connection.QueuedLocked,
+                peer.WaitingForVersion.Count, p.Delivered, Interlocked.Read(ref peer.Retransmitted), p.Duplicates, p.Gaps,
+                Interlocked.Read(ref peer.MalformedDropped), p.Dropped - p.Gaps, p.AcksSent, p.Resets, transport);
+        }
+    }
+
+    /// <summary>Statistics of every peer.</summary>
+    public IReadOnlyList<PeerStatistics> GetStatistics() => _peers.Keys.Order().Select(GetStatistics).ToList();
+
+    private async Task LeaveAsync(Peer peer)
+    {
+        await WaitUntilAsync(peer, p => p.IsVersionSettled, _options.VersionWaitTimeout).ConfigureAwait(false);
+        bool wait;
+        lock (peer.SyncRoot)
+        {
+            var before = peer.Protocol.State;
+            wait = peer.Protocol.StartShutdown(peer);
+            if (before != peer.Protocol.State)
+            {
+                OnStateChanged(peer, before, peer.Protocol.Version);
+            }
+        }
+
+        if (wait && !await WaitUntilAsync(peer, p => p.IsShutdownComplete, _options.FinTimeout).ConfigureAwait(false))
+        {
+            PeerState state;
+            lock (peer.SyncRoot)
+            {
+                state = peer.Protocol.State;
+            }
+
+            MessagingLog.FinTimedOut(_logger, peer.Protocol.NodeId, _options.FinTimeout, state);
+        }
+    }
+
+    // Waits (no polling: woken by state changes) until the condition holds or the timeout passes.
+    private async Task<bool> WaitUntilAsync(Peer peer, Func<PeerProtocol, bool> condition, TimeSpan timeout)
+    {
+        var time = _options.Transport.TimeProvider;
+        var deadline = time.GetTimestamp() + (long)(timeout.TotalSeconds * time.TimestampFrequency);
+        while (true)
+        {
+            Task changed;
+            lock (peer.SyncRoot)
+            {
+                if (condition(peer.Protocol))
+                {
+                    return true;
+                }
+
+                changed = peer.Changed;
+            }
+
+            var now = time.GetTimestamp();
+            if (now >= deadline)
+            {
+                return false;
+            }
+
+            var remaining = time.GetElapsedTime(now, deadline);
+            try
+            {
+                await changed.WaitAsync(remaining, time).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }
+    }
+
+    // Under the peer lock: run a protocol event and publish any state change.
+    private void Apply(Peer peer, Action<Peer> action)
+    {
+        var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
+        action(peer);
+        if (state != peer.Protocol.State || version != peer.Protocol.Version)
+        {
+            OnStateChanged(peer, state, version);
+        }
+        else
+        {
+            peer.NotifyChanged();
+        }
+    }
+}

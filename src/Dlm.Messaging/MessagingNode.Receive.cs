@@ -1,0 +1,113 @@
+using System.Buffers.Binary;
+using Dlm.Protocol;
+using Dlm.Transport;
+
+namespace Dlm.Messaging;
+
+public sealed partial class MessagingNode
+{
+    /// <inheritdoc/>
+    void ITransportHandler.OnMessage(int nodeId, ReadOnlySpan<byte> message)
+    {
+        if (!_peers.TryGetValue(nodeId, out var peer))
+        {
+            return; // the transport only serves configured peers
+        }
+
+        if (!PacketDecoder.TryDecode(message, out var packet, out var error))
+        {
+            // A malformed message is dropped; inside OPTS it consumes no sequence number (spec §2.4).
+            Interlocked.Increment(ref peer.MalformedDropped);
+            MessagingMetrics.Dropped.Add(1);
+            MessagingLog.Malformed(_logger, nodeId, error);
+            return;
+        }
+
+        ReceiveVerdict verdict;
+        lock (peer.SyncRoot)
+        {
+            var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
+            verdict = peer.Protocol.OnReceive(packet, peer);
+            if (state != peer.Protocol.State || version != peer.Protocol.Version)
+            {
+                OnStateChanged(peer, state, version);
+            }
+        }
+
+        switch (verdict)
+        {
+            case ReceiveVerdict.Deliver:
+                MessagingMetrics.Delivered.Add(1);
+                _handler.OnMessage(nodeId, packet);
+                break;
+            case ReceiveVerdict.Consumed:
+                break;
+            case ReceiveVerdict.Duplicate:
+                MessagingMetrics.Duplicates.Add(1);
+                break;
+            default:
+                MessagingMetrics.Dropped.Add(1);
+                MessagingLog.Dropped(_logger, nodeId, verdict);
+                break;
+        }
+    }
+
+    /// <inheritdoc/>
+    void ITransportHandler.OnReceiveBatchEnd(int nodeId)
+    {
+    }
+
+    /// <inheritdoc/>
+    void ITransportHandler.OnConnected(int nodeId, int retransmitted)
+    {
+        if (retransmitted > 0 && _peers.TryGetValue(nodeId, out var peer))
+        {
+            Interlocked.Add(ref peer.Retransmitted, retransmitted);
+            MessagingMetrics.Retransmits.Add(retransmitted);
+            MessagingLog.Retransmitting(_logger, nodeId, retransmitted);
+        }
+    }
+
+    // Under the peer lock. A newly known version releases the messages held for it (spec §2.3).
+    private void OnStateChanged(Peer peer, PeerState oldState, uint oldVersion)
+    {
+        var protocol = peer.Protocol;
+        if (oldState != protocol.State)
+        {
+            MessagingLog.StateChanged(_logger, protocol.NodeId, oldState, protocol.State);
+        }
+
+        if (oldVersion == 0 && protocol.Version != 0)
+        {
+            MessagingLog.VersionDetected(_logger, protocol.NodeId, WireNames.OfVersion(protocol.Version));
+            FlushWaiting(peer);
+        }
+
+        peer.NotifyChanged();
+    }
+
+    private void FlushWaiting(Peer peer)
+    {
+        foreach (var inner in peer.WaitingForVersion)
+        {
+            var command = (DlmCommand)inner[14];
+            var rcomType = command == DlmCommand.Rcom ? (RcomType)BinaryPrimitives.ReadInt32LittleEndian(inner.AsSpan(16)) : 0;
+            var rcomResult = command == DlmCommand.Rcom ? BinaryPrimitives.ReadInt32LittleEndian(inner.AsSpan(20)) : 0;
+            var mode = peer.Protocol.ClassifySend(command, rcomType, rcomResult);
+            var (slot, seq) = Reserve(peer, mode, inner.Length);
+            if (mode == SendMode.Wrapped)
+            {
+                PacketWriter.WriteOptsHeader(slot.Span, seq, LocalNodeId, command, inner.Length);
+                inner.CopyTo(slot.Span[WireLimits.OptsSize..]);
+            }
+            else
+            {
+                inner.CopyTo(slot.Span);
+            }
+
+            peer.Connection.Commit(slot);
+        }
+
+        peer.WaitingForVersion.Clear();
+    }
+}

@@ -1,0 +1,143 @@
+using Dlm.Protocol;
+using Dlm.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Dlm.Messaging;
+
+/// <summary>
+/// midcomms over lowcomms for one local node (spec §2): sends DLM_MSG and DLM_RCOM to peers
+/// with the wrapping, sequencing and retransmission of protocol 3.2, delivers what peers send
+/// exactly once and in order, and leaves peers with the FIN handshake.
+/// </summary>
+public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
+{
+    private readonly MessagingOptions _options;
+    private readonly IMessageHandler _handler;
+    private readonly ILogger _logger;
+    private readonly Transport.Transport _transport;
+    private readonly Dictionary<int, Peer> _peers;
+
+    /// <summary>Creates the node; call <see cref="Start"/> to listen and connect.</summary>
+    public MessagingNode(MessagingOptions options, IMessageHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(handler);
+        options.Validate();
+        _options = options;
+        _handler = handler;
+        _logger = options.Transport.LoggerFactory.CreateLogger("Dlm.Messaging");
+        _transport = new Transport.Transport(options.Transport, this);
+        LocalNodeId = _transport.LocalNodeId;
+        _peers = _transport.Peers.ToDictionary(c => c.NodeId, c => new Peer(LocalNodeId, c));
+    }
+
+    /// <summary>Our node id.</summary>
+    public int LocalNodeId { get; }
+
+    /// <summary>The transport, for statistics and fault injection (<see cref="PeerConnection.Abort"/>).</summary>
+    public Transport.Transport Transport => _transport;
+
+    /// <summary>Starts listening and the peers' send loops.</summary>
+    public void Start() => _transport.Start();
+
+    /// <summary>
+    /// Sends a DLM_MSG: wrapped with the next sequence number to a 3.2 peer, plain to a 3.1 peer,
+    /// held until the version is known otherwise (spec §2.3). Never blocks on the network.
+    /// </summary>
+    public void SendMessage(int nodeId, uint lockspaceId, in DlmMessage message, ReadOnlySpan<byte> extra)
+    {
+        var peer = GetPeer(nodeId);
+        var innerLength = PacketWriter.MessageLength(extra.Length);
+        CheckLength(innerLength);
+        SendSlot slot;
+        uint seq;
+        lock (peer.SyncRoot)
+        {
+            var mode = peer.Protocol.ClassifySend(DlmCommand.Message);
+            if (mode == SendMode.Wait)
+            {
+                var held = new byte[innerLength];
+                PacketWriter.WriteMessage(held, lockspaceId, LocalNodeId, message, extra);
+                peer.WaitingForVersion.Add(held);
+                return;
+            }
+
+            (slot, seq) = Reserve(peer, mode, innerLength);
+        }
+
+        if (slot.Length == innerLength)
+        {
+            PacketWriter.WriteMessage(slot.Span, lockspaceId, LocalNodeId, message, extra);
+        }
+        else
+        {
+            PacketWriter.WriteWrappedMessage(slot.Span, seq, lockspaceId, LocalNodeId, message, extra);
+        }
+
+        peer.Connection.Commit(slot);
+    }
+
+    /// <summary>
+    /// Sends a DLM_RCOM. STATUS and STATUS_REPLY go plain (stateless, they detect the version);
+    /// the rest like <see cref="SendMessage"/> (spec §2.3, NAMES wrapped as 6.6+ kernels do).
+    /// </summary>
+    public void SendRcom(int nodeId, uint lockspaceId, in RcomHeader rcom, ReadOnlySpan<byte> payload)
+    {
+        var peer = GetPeer(nodeId);
+        var innerLength = PacketWriter.RcomLength(payload.Length);
+        CheckLength(innerLength);
+        SendSlot slot;
+        uint seq;
+        lock (peer.SyncRoot)
+        {
+            var mode = peer.Protocol.ClassifySend(DlmCommand.Rcom, rcom.Type, rcom.Result);
+            if (mode == SendMode.Wait)
+            {
+                var held = new byte[innerLength];
+                PacketWriter.WriteRcom(held, lockspaceId, LocalNodeId, rcom, payload);
+                peer.WaitingForVersion.Add(held);
+                return;
+            }
+
+            (slot, seq) = Reserve(peer, mode, innerLength);
+        }
+
+        if (slot.Length == innerLength)
+        {
+            PacketWriter.WriteRcom(slot.Span, lockspaceId, LocalNodeId, rcom, payload);
+        }
+        else
+        {
+            PacketWriter.WriteWrappedRcom(slot.Span, seq, lockspaceId, LocalNodeId, rcom, payload);
+        }
+
+        peer.Connection.Commit(slot);
+    }
+
+    // Under the peer lock: a piggy-backed ACK first if due, then the slot; the sequence number is
+    // assigned here so that sequence order is byte order on the wire (spec §2.3).
+    private static (SendSlot Slot, uint Seq) Reserve(Peer peer, SendMode mode, int innerLength)
+    {
+        if (mode == SendMode.Plain)
+        {
+            return (peer.Connection.ReserveLocked(innerLength, retained: false, 0), 0);
+        }
+
+        peer.Protocol.PiggybackAck(peer);
+        var seq = peer.Protocol.AssignSequence();
+        return (peer.Connection.ReserveLocked(WireLimits.OptsSize + innerLength, retained: true, seq), seq);
+    }
+
+    private static void CheckLength(int innerLength)
+    {
+        if (innerLength > WireLimits.MaxAppMessageLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(innerLength), innerLength,
+                $"A DLM message is at most {WireLimits.MaxAppMessageLength} bytes (spec §1.10); shorten the name, LVB or payload.");
+        }
+    }
+
+    private Peer GetPeer(int nodeId) => _peers.TryGetValue(nodeId, out var peer)
+        ? peer
+        : throw new ArgumentException($"Node {nodeId} is not a configured peer of node {LocalNodeId}; add it to the cluster configuration first.", nameof(nodeId));
+}

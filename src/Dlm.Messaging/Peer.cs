@@ -1,0 +1,65 @@
+using Dlm.Protocol;
+using Dlm.Transport;
+
+namespace Dlm.Messaging;
+
+/// <summary>
+/// One peer in the driver: the pure <see cref="PeerProtocol"/>, the transport connection whose
+/// lock guards both, messages waiting for the peer's version, and a signal for state waiters.
+/// Implements the protocol's effects on the write queue.
+/// </summary>
+internal sealed class Peer : IPeerActions
+{
+    private readonly int _localNodeId;
+    private TaskCompletionSource _changed = NewSignal();
+
+    public Peer(int localNodeId, PeerConnection connection)
+    {
+        _localNodeId = localNodeId;
+        Connection = connection;
+        Protocol = new PeerProtocol(connection.NodeId);
+    }
+
+    public PeerConnection Connection { get; }
+
+    public PeerProtocol Protocol { get; }
+
+    public Lock SyncRoot => Connection.SyncRoot;
+
+    /// <summary>Inner messages held while the version is unknown (spec §2.3), oldest first.</summary>
+    public List<byte[]> WaitingForVersion { get; } = [];
+
+    public long MalformedDropped;
+    public long Retransmitted;
+
+    /// <summary>Completes at the next state or version change. Read under <see cref="SyncRoot"/>.</summary>
+    public Task Changed => _changed.Task;
+
+    /// <summary>Wakes waiters; call under <see cref="SyncRoot"/> after an event.</summary>
+    public void NotifyChanged()
+    {
+        var old = _changed;
+        _changed = NewSignal();
+        old.TrySetResult();
+    }
+
+    public void SendAck(uint nextExpected)
+    {
+        var slot = Connection.ReserveLocked(WireLimits.HeaderSize, retained: false, 0);
+        PacketWriter.WriteAck(slot.Span, nextExpected, _localNodeId);
+        Connection.Commit(slot);
+    }
+
+    public void SendFin(uint sequence)
+    {
+        var slot = Connection.ReserveLocked(WireLimits.OptsSize + WireLimits.HeaderSize, retained: true, sequence);
+        PacketWriter.WriteWrappedFin(slot.Span, sequence, _localNodeId);
+        Connection.Commit(slot);
+    }
+
+    public void Release(uint nextExpected) => Connection.ReleaseLocked(nextExpected);
+
+    public void ClearQueue() => Connection.ClearLocked();
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,207 @@
+using Dlm.Protocol;
+
+namespace Dlm.Messaging;
+
+/// <summary>
+/// The midcomms state of one peer (spec §2.2) and its rules: what to wrap (§2.3), what to accept
+/// (§2.4–§2.5), acknowledgements (§2.6), version detection (§2.8) and the FIN handshake (§2.9).
+/// Pure: no sockets, no clocks, no locks; the caller serialises calls (the peer lock) and carries
+/// out the effects through <see cref="IPeerActions"/>.
+/// </summary>
+internal sealed partial class PeerProtocol
+{
+    /// <summary>6.5+: piggy-back an ACK when more than this many deliveries are unacknowledged (spec §2.3).</summary>
+    public const int SendAckThreshold = 32;
+
+    /// <summary>6.5+: send an ACK at once when more than this many deliveries are unacknowledged (spec §2.5).</summary>
+    public const int ReceiveAckThreshold = 256;
+
+    public PeerProtocol(int nodeId) => NodeId = nodeId;
+
+    public int NodeId { get; }
+
+    /// <summary>0 = not yet detected, or <see cref="ProtocolVersion.V31"/> / <see cref="ProtocolVersion.V32"/>.</summary>
+    public uint Version { get; private set; }
+
+    /// <summary>Next sequence number to assign (<c>seq_send</c>).</summary>
+    public uint SeqSend { get; private set; }
+
+    /// <summary>Next sequence number expected from the peer (<c>seq_next</c>).</summary>
+    public uint SeqNext { get; private set; }
+
+    /// <summary>In-order deliveries since our last ACK (<c>ulp_delivered</c>).</summary>
+    public int UlpDelivered { get; private set; }
+
+    public PeerState State { get; private set; } = PeerState.Closed;
+
+    /// <summary>Local lockspaces in which the peer is a member (<c>users</c>).</summary>
+    public int Users { get; private set; }
+
+    /// <summary>We sent FIN: sending more is a bug (only counted, as the kernel only warns).</summary>
+    public bool StopTx { get; private set; }
+
+    /// <summary>We must not receive more data (only counted).</summary>
+    public bool StopRx { get; private set; }
+
+    /// <summary>The node was closed by configuration; waiters give up.</summary>
+    public bool IsClosedByConfiguration { get; private set; }
+
+    /// <summary>Sequence number of our FIN while it is unacknowledged.</summary>
+    public uint? FinSequence { get; private set; }
+
+    public long Delivered { get; private set; }
+    public long Duplicates { get; private set; }
+    public long Gaps { get; private set; }
+    public long AcksSent { get; private set; }
+    public long Dropped { get; private set; }
+    public long Resets { get; private set; }
+
+    /// <summary>How a message of this kind goes to the peer now (spec §2.3, 6.6+ column for NAMES).</summary>
+    public SendMode ClassifySend(DlmCommand command, RcomType rcomType = 0, int rcomResult = 0)
+    {
+        var stateless = command == DlmCommand.Rcom && RcomTypes.IsStateless(rcomType)
+            && !(rcomType == RcomType.StatusReply && rcomResult == Errno.NoSuchProcess);
+        if (stateless)
+        {
+            return SendMode.Plain;
+        }
+
+        return Version switch
+        {
+            ProtocolVersion.V32 => SendMode.Wrapped,
+            ProtocolVersion.V31 => SendMode.Plain,
+            _ => SendMode.Wait,
+        };
+    }
+
+    /// <summary>
+    /// Before a wrapped message is queued (6.5+, spec §2.3): if more than 32 deliveries are
+    /// unacknowledged, zero the count and queue an ACK first, so it rides in the same write.
+    /// </summary>
+    public void PiggybackAck(IPeerActions actions)
+    {
+        if (UlpDelivered > SendAckThreshold)
+        {
+            SendAck(actions);
+        }
+    }
+
+    /// <summary>Assigns the next sequence number to a wrapped message (under the queue lock, spec §2.3).</summary>
+    public uint AssignSequence() => SeqSend++;
+
+    /// <summary>Processes one decoded message from the peer (spec §2.4).</summary>
+    public ReceiveVerdict OnReceive(in Packet packet, IPeerActions actions)
+    {
+        var version = packet.Header.Version;
+        if (Version == 0)
+        {
+            Version = version;
+            if (version == ProtocolVersion.V32 && State == PeerState.Closed)
+            {
+                State = PeerState.Established;
+            }
+        }
+        else if (Version != version)
+        {
+            return Drop(ReceiveVerdict.VersionMismatch);
+        }
+
+        return version == ProtocolVersion.V31 ? Receive31(packet) : Receive32(packet, actions);
+    }
+
+    // spec §2.4 step 4: a 3.1 peer sends plain DLM_MSG and DLM_RCOM only.
+    private ReceiveVerdict Receive31(in Packet packet) => packet.Header.Command switch
+    {
+        DlmCommand.Message or DlmCommand.Rcom => DeliverChecked(packet),
+        _ => Drop(ReceiveVerdict.Unsupported),
+    };
+
+    // spec §2.4 step 5.
+    private ReceiveVerdict Receive32(in Packet packet, IPeerActions actions)
+    {
+        switch (packet.Header.Command)
+        {
+            case DlmCommand.Rcom when RcomTypes.MayArrivePlain(packet.Rcom.Type):
+                return DeliverChecked(packet);
+            case DlmCommand.Opts:
+                return ReceiveSequenced(packet, actions);
+            case DlmCommand.Ack:
+                OnAck(packet.Header.Sequence, actions);
+                return ReceiveVerdict.Consumed;
+            default:
+                // plain DLM_MSG, plain stateful RCOM, plain FIN: unsupported on 3.2
+                return Drop(ReceiveVerdict.Unsupported);
+        }
+    }
+
+    // spec §2.5: accept the next sequence number only; re-ACK duplicates; drop gaps.
+    private ReceiveVerdict ReceiveSequenced(in Packet packet, IPeerActions actions)
+    {
+        var seq = packet.Header.Sequence;
+        if (seq != SeqNext)
+        {
+            if (seq < SeqNext)
+            {
+                Duplicates++;
+                SendAck(actions);
+                return ReceiveVerdict.Duplicate;
+            }
+
+            Gaps++;
+            return ReceiveVerdict.Gap;
+        }
+
+        SeqNext++;
+        if (packet.Kind == DlmCommand.Fin)
+        {
+            OnFin(actions);
+            return ReceiveVerdict.Consumed;
+        }
+
+        // The sequence number is consumed even when the lock layer then rejects the message (spec §1.2).
+        var verdict = DeliverChecked(packet);
+        if (verdict == ReceiveVerdict.Deliver && ++UlpDelivered > ReceiveAckThreshold)
+        {
+            SendAck(actions);
+        }
+
+        return verdict;
+    }
+
+    private ReceiveVerdict DeliverChecked(in Packet packet)
+    {
+        if (packet.Inner.NodeId != NodeId)
+        {
+            return Drop(ReceiveVerdict.WrongNode);
+        }
+
+        Delivered++;
+        return ReceiveVerdict.Deliver;
+    }
+
+    private ReceiveVerdict Drop(ReceiveVerdict reason)
+    {
+        Dropped++;
+        return reason;
+    }
+
+    private void SendAck(IPeerActions actions)
+    {
+        UlpDelivered = 0;
+        AcksSent++;
+        actions.SendAck(SeqNext);
+    }
+
+    /// <summary>Reset (spec §2.2): sequence space, version and queue start over; state CLOSED.</summary>
+    private void Reset(IPeerActions actions)
+    {
+        SeqNext = SeqSend = 0;
+        UlpDelivered = 0;
+        Version = 0;
+        StopTx = StopRx = false;
+        FinSequence = null;
+        State = PeerState.Closed;
+        Resets++;
+        actions.ClearQueue();
+    }
+}

@@ -1,0 +1,191 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using Dlm.Protocol;
+
+namespace Dlm.Transport;
+
+public sealed partial class PeerConnection
+{
+    // spec §3.2: an accepted socket becomes the main connection if there is none (and none is
+    // being connected), otherwise the receive-only othercon, replacing an older othercon.
+    internal void Adopt(Socket socket)
+    {
+        Socket? replaced = null;
+        string role;
+        var retransmitted = -1;
+        lock (SyncRoot)
+        {
+            if (_stopping)
+            {
+                role = "refused";
+            }
+            else if (_main is null)
+            {
+                _main = socket;
+                retransmitted = Usable();
+                SignalLocked();
+                role = "main";
+            }
+            else
+            {
+                replaced = _other;
+                _other = socket;
+                role = "othercon";
+            }
+        }
+
+        if (role == "refused")
+        {
+            socket.Dispose();
+            return;
+        }
+
+        socket.NoDelay = true;
+        SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
+        TransportLog.Accepted(_logger, NodeId, role);
+        replaced?.Dispose();
+        StartReceiving(socket);
+        if (retransmitted >= 0)
+        {
+            _transport.Handler.OnConnected(NodeId, retransmitted);
+        }
+    }
+
+    private void StartReceiving(Socket socket) => _ = Task.Run(() => ReceiveLoopAsync(socket));
+
+    // spec §3.5: read, cut complete messages by h_length, hand them over in arrival order.
+    // Processing is inline, so a slow consumer stops the reads (TCP back-pressure) and at most
+    // one read buffer plus a partial message is held per connection.
+    private async Task ReceiveLoopAsync(Socket socket)
+    {
+        var reason = "EOF";
+        var stream = new NetworkStream(socket, ownsSocket: false);
+        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
+            bufferSize: _options.ReceiveBufferSize, minimumReadSize: WireLimits.MaxMessageLength, leaveOpen: true));
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync(_stop.Token).ConfigureAwait(false);
+                var buffer = result.Buffer;
+                var before = buffer.Length;
+                var status = Deliver(ref buffer);
+                var consumed = before - buffer.Length;
+                Interlocked.Add(ref _bytesReceived, consumed);
+                DlmMetrics.BytesReceived.Add(consumed);
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (status == OperationStatus.InvalidData)
+                {
+                    reason = "framing error";
+                    lock (SyncRoot)
+                    {
+                        _framingErrors++;
+                    }
+
+                    DlmMetrics.FramingErrors.Add(1);
+                    TransportLog.FramingError(_logger, NodeId);
+                    break;
+                }
+
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            reason = e.Message;
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            // The kernel waits for our close after its half-close (spec §9.3): close at once.
+            SocketClosed(socket, reason);
+        }
+    }
+
+    private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
+        var handler = _transport.Handler;
+        var delivered = 0;
+        OperationStatus status;
+        while ((status = FrameReader.TryReadFrame(ref buffer, out var frame)) == OperationStatus.Done)
+        {
+            scoped ReadOnlySpan<byte> message;
+            if (frame.IsSingleSegment)
+            {
+                message = frame.FirstSpan;
+            }
+            else
+            {
+                frame.CopyTo(scratch);
+                message = scratch[..(int)frame.Length];
+            }
+
+            delivered++;
+            try
+            {
+                handler.OnMessage(NodeId, message);
+            }
+#pragma warning disable CA1031 // a faulty handler must not kill the connection; the message is dropped and logged
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                TransportLog.HandlerFailed(_logger, e, NodeId);
+            }
+        }
+
+        if (delivered > 0)
+        {
+            Interlocked.Add(ref _messagesReceived, delivered);
+            handler.OnReceiveBatchEnd(NodeId);
+        }
+
+        return status;
+    }
+
+    // A socket ended (EOF, error, framing error, abort). If it was the main connection and
+    // anything is queued or unacknowledged, the send loop reconnects at once (spec §3.3, §2.7).
+    private void SocketClosed(Socket socket, string reason)
+    {
+        var wasOpen = false;
+        var allClosed = false;
+        lock (SyncRoot)
+        {
+            if (_main == socket && !_connecting)
+            {
+                _main = null;
+                wasOpen = true;
+                _disconnects++;
+                if (_queue.Count > 0)
+                {
+                    SignalLocked();
+                }
+            }
+            else if (_other == socket)
+            {
+                _other = null;
+                wasOpen = true;
+                _disconnects++;
+            }
+
+            allClosed = _stopping && _main is null && _other is null;
+        }
+
+        socket.Dispose();
+        if (wasOpen)
+        {
+            DlmMetrics.Disconnects.Add(1);
+            TransportLog.Closed(_logger, NodeId, reason);
+        }
+
+        if (allClosed)
+        {
+            _allClosed.TrySetResult();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Dlm.Transport;
+
+public sealed partial class PeerConnection
+{
+    // spec §3.3/§3.4: connect on demand, retry every ReconnectInterval (± jitter) forever, write
+    // committed messages in order, coalesced; a send error closes the socket and reconnects at once.
+    private async Task SendLoopAsync(CancellationToken ct)
+    {
+        var buffer = GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
+        try
+        {
+            while (true)
+            {
+                await _signal.WaitAsync(ct).ConfigureAwait(false);
+                Socket? socket;
+                bool wanted;
+                lock (SyncRoot)
+                {
+                    _signalled = false;
+                    socket = _connecting ? null : _main;
+                    wanted = !_stopping && (_queue.Count > 0 || _connectRequested);
+                    if (_connecting || _main is not null)
+                    {
+                        _connectRequested = false;
+                    }
+                }
+
+                if (socket is null)
+                {
+                    if (!wanted)
+                    {
+                        continue;
+                    }
+
+                    socket = await ConnectAsync(ct).ConfigureAwait(false);
+                    if (socket is null)
+                    {
+                        await Task.Delay(ReconnectDelay(), _options.TimeProvider, ct).ConfigureAwait(false);
+                        lock (SyncRoot)
+                        {
+                            SignalLocked();
+                        }
+
+                        continue;
+                    }
+                }
+
+                await DrainAsync(socket, buffer, ct).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task DrainAsync(Socket socket, byte[] buffer, CancellationToken ct)
+    {
+        while (true)
+        {
+            int length;
+            lock (SyncRoot)
+            {
+                if (_main != socket)
+                {
+                    return;
+                }
+
+                length = _queue.CopyOut(buffer, out _);
+            }
+
+            if (length == 0)
+            {
+                return;
+            }
+
+            try
+            {
+                for (var sent = 0; sent < length;)
+                {
+                    sent += await socket.SendAsync(buffer.AsMemory(sent, length - sent), SocketFlags.None, ct).ConfigureAwait(false);
+                }
+
+                Interlocked.Add(ref _bytesSent, length);
+                DlmMetrics.BytesSent.Add(length);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+            {
+                // Whatever part of this write reached the peer is covered by retransmission (spec §3.4).
+                SocketClosed(socket, "send failed: " + e.Message);
+                return;
+            }
+        }
+    }
+
+    private async Task<Socket?> ConnectAsync(CancellationToken ct)
+    {
+        Socket socket;
+        lock (SyncRoot)
+        {
+            if (_main is not null || _stopping)
+            {
+                return _connecting ? null : _main;
+            }
+
+            _connecting = true;
+            socket = new Socket(Node.Addresses[0].AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            _main = socket; // an inbound connection arriving now becomes the othercon (spec §3.2)
+        }
+
+        var endPoint = RemoteEndPoint;
+        try
+        {
+            socket.NoDelay = true;
+            SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
+            socket.Bind(new IPEndPoint(_transport.LocalAddress, 0));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+            await socket.ConnectAsync(endPoint, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            lock (SyncRoot)
+            {
+                _connecting = false;
+                if (_main == socket)
+                {
+                    _main = null;
+                }
+
+                _connectFailures++;
+            }
+
+            socket.Dispose();
+            DlmMetrics.ConnectFailures.Add(1);
+            TransportLog.ConnectFailed(_logger, NodeId, endPoint, _connectFailures, e.Message);
+            ct.ThrowIfCancellationRequested();
+            return null;
+        }
+
+        int retransmitted;
+        lock (SyncRoot)
+        {
+            _connecting = false;
+            if (_main != socket)
+            {
+                socket.Dispose(); // closed or aborted while connecting
+                return null;
+            }
+
+            retransmitted = Usable();
+        }
+
+        TransportLog.Connected(_logger, NodeId, endPoint, retransmitted);
+        StartReceiving(socket);
+        _transport.Handler.OnConnected(NodeId, retransmitted);
+        return socket;
+    }
+
+    // A new main connection: everything retained goes out again, from its first byte (spec §2.7).
+    private int Usable()
+    {
+        _connects++;
+        DlmMetrics.Connects.Add(1);
+        return _queue.Rewind();
+    }
+
+    private TimeSpan ReconnectDelay()
+    {
+        double spread;
+        lock (_random)
+        {
+            spread = (_random.NextDouble() * 2) - 1;
+        }
+
+        return _options.ReconnectInterval * (1 + (spread * _options.ReconnectJitter));
+    }
+}

@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace Dlm.Transport;
+
+/// <summary>
+/// The one logical connection to a peer node (spec §3.1): its write queue, its main socket
+/// (used to send and receive) and an optional "othercon" socket accepted while the main one
+/// existed (receive only, spec §3.3). One send loop connects on demand, reconnects after a
+/// failure and coalesces queued messages into large writes; each socket has a receive loop.
+/// </summary>
+public sealed partial class PeerConnection : IAsyncDisposable
+{
+    private readonly Transport _transport;
+    private readonly TransportOptions _options;
+    private readonly ILogger _logger;
+    private readonly WriteQueue _queue = new();
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Random _random;
+    private Socket? _main;
+    private Socket? _other;
+    private bool _connecting;
+    private bool _signalled;
+    private bool _connectRequested;
+    private bool _stopping;
+    private Task _sendLoop = Task.CompletedTask;
+    private long _bytesSent, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
+
+    internal PeerConnection(Transport transport, NodeAddress node, TransportOptions options, ILogger logger)
+    {
+        _transport = transport;
+        Node = node;
+        _options = options;
+        _logger = logger;
+        _random = new Random(options.RandomSeed ^ node.NodeId);
+    }
+
+    /// <summary>The peer.</summary>
+    public NodeAddress Node { get; }
+
+    /// <summary>The peer's node id.</summary>
+    public int NodeId => Node.NodeId;
+
+    /// <summary>
+    /// The queue lock. Held by <see cref="ReserveLocked"/>'s caller, so the layer above can assign
+    /// sequence numbers in the same critical section and sequence order equals byte order (spec §2.3).
+    /// </summary>
+    public Lock SyncRoot { get; } = new();
+
+    /// <summary>True while a main socket is connected.</summary>
+    public bool IsConnected
+    {
+        get
+        {
+            lock (SyncRoot)
+            {
+                return _main is not null && !_connecting;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="length"/> bytes at the tail of the write queue. The caller holds
+    /// <see cref="SyncRoot"/>, fills <see cref="SendSlot.Span"/> (inside or after the lock) and then
+    /// calls <see cref="Commit"/>. A retained message stays queued after it is sent, until
+    /// <see cref="ReleaseLocked"/> acknowledges <paramref name="sequence"/>, and is sent again
+    /// on every new connection (spec §2.7).
+    /// </summary>
+    public SendSlot ReserveLocked(int length, bool retained, uint sequence)
+    {
+        if (!SyncRoot.IsHeldByCurrentThread)
+        {
+            throw new InvalidOperationException("Hold PeerConnection.SyncRoot while reserving.");
+        }
+
+        return _queue.Reserve(length, retained, sequence);
+    }
+
+    /// <summary>Marks a filled slot ready; the send loop writes it after every message reserved before it.</summary>
+    public void Commit(SendSlot slot)
+    {
+        lock (SyncRoot)
+        {
+            if (_queue.Commit(slot.Id))
+            {
+                SignalLocked();
+            }
+        }
+    }
+
+    /// <summary>Drops retained messages acknowledged by a cumulative ACK of <paramref name="nextExpected"/>. Caller holds <see cref="SyncRoot"/>.</summary>
+    public int ReleaseLocked(uint nextExpected) => _queue.Release(nextExpected);
+
+    /// <summary>Drops every queued message (midcomms node reset, spec §2.2). Caller holds <see cref="SyncRoot"/>.</summary>
+    public void ClearLocked() => _queue.Clear();
+
+    /// <summary>Messages queued or retained. Caller holds <see cref="SyncRoot"/>.</summary>
+    public int QueuedLocked => _queue.Count;
+
+    /// <summary>Connects now even with nothing to send (a node became a member, spec §3.3).</summary>
+    public void Connect()
+    {
+        lock (SyncRoot)
+        {
+            _connectRequested = true;
+            SignalLocked();
+        }
+    }
+
+    /// <summary>Fault injection: resets every socket of this peer (TCP RST); the send loop reconnects.</summary>
+    public void Abort()
+    {
+        Socket? main, other;
+        lock (SyncRoot)
+        {
+            (main, other) = (_main, _other);
+        }
+
+        AbortSocket(main);
+        AbortSocket(other);
+    }
+
+    /// <summary>Counters of this connection.</summary>
+    public PeerTransportStatistics GetStatistics()
+    {
+        lock (SyncRoot)
+        {
+            return new PeerTransportStatistics(NodeId, _main is not null && !_connecting, _main is null && _other is not null,
+                _queue.Count, _queue.RetainedBytes, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived),
+                Interlocked.Read(ref _messagesReceived), _connects, _connectFailures, _disconnects, _framingErrors);
+        }
+    }
+
+    internal void Start() => _sendLoop = Task.Run(() => SendLoopAsync(_stop.Token));
+
+    private void SignalLocked()
+    {
+        if (!_signalled)
+        {
+            _signalled = true;
+            _signal.Release();
+        }
+    }
+
+    private static void AbortSocket(Socket? socket)
+    {
+        if (socket is null)
+        {
+            return;
+        }
+
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        catch (SocketException)
+        {
+        }
+    }
+
+    private IPEndPoint RemoteEndPoint => new(Node.Addresses[0], _options.Port);
+}

@@ -1,0 +1,60 @@
+using Dlm.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dlm.Transport;
+
+/// <summary>Transport settings (spec §3, §6.1). Defaults are the kernel's.</summary>
+public sealed record TransportOptions
+{
+    /// <summary>Who we are and where everyone is.</summary>
+    public required AddressBook Addresses { get; init; }
+
+    /// <summary>The cluster's single TCP port, for listening and connecting (default 21064).</summary>
+    public int Port { get; init; } = WireLimits.DefaultPort;
+
+    /// <summary>Wait after a failed connect before the next attempt (default 1 s, spec §3.3).</summary>
+    public TimeSpan ReconnectInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Random spread of the reconnect wait, as a fraction of it (default 0.1 = ±10 %).</summary>
+    public double ReconnectJitter { get; init; } = 0.1;
+
+    /// <summary>How long shutdown waits for each peer's EOF after our half-close (default 5 s, spec §3.6).</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Cluster default <c>SO_MARK</c> (0 = none; Linux only, spec §3.7).</summary>
+    public uint ClusterMark { get; init; }
+
+    /// <summary>Listen backlog (spec §3.2: 128).</summary>
+    public int ListenBacklog { get; init; } = 128;
+
+    /// <summary>Size of one socket read; the receive backlog per connection is bounded by it (default 64 KiB).</summary>
+    public int ReceiveBufferSize { get; init; } = 64 * 1024;
+
+    /// <summary>Most bytes coalesced into one socket write (default 64 KiB).</summary>
+    public int SendBufferSize { get; init; } = 64 * 1024;
+
+    /// <summary>Time source for reconnect waits and shutdown timeouts.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Seed of the reconnect jitter, so runs are reproducible.</summary>
+    public int RandomSeed { get; init; } = 21064;
+
+    /// <summary>Logging.</summary>
+    public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
+
+    /// <summary>Throws if a setting is out of range; the message names the allowed range.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Addresses);
+        ArgumentOutOfRangeException.ThrowIfLessThan(Port, 1, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReconnectInterval, TimeSpan.FromMilliseconds(1), nameof(ReconnectInterval));
+        ArgumentOutOfRangeException.ThrowIfNegative(ReconnectJitter, nameof(ReconnectJitter));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ReconnectJitter, 1.0, nameof(ReconnectJitter));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ShutdownTimeout, TimeSpan.Zero, nameof(ShutdownTimeout));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferSize, WireLimits.MaxMessageLength, nameof(ReceiveBufferSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, WireLimits.MaxMessageLength, nameof(SendBufferSize));
+    }
+}

@@ -1,0 +1,268 @@
+using System.Buffers;
+
+namespace Dlm.Transport;
+
+/// <summary>
+/// A peer's outgoing messages, in order (spec §3.4). It doubles as midcomms' unacknowledged
+/// queue (spec §2.2 <c>send_queue</c>): a <em>retained</em> entry stays after it is sent, until
+/// <see cref="Release"/> acknowledges its sequence number, and <see cref="Rewind"/> puts every
+/// retained entry back in line, byte-identical and in sequence order, when a new connection
+/// becomes usable (spec §2.7). A message is never split across socket writes it does not
+/// start in, and after a rewind it is sent again from its first byte (spec §3.4).
+/// Not thread-safe: the owning <see cref="PeerConnection"/>'s lock guards it. Hot path.
+/// </summary>
+internal sealed class WriteQueue
+{
+    private const int ChunkSize = 64 * 1024;
+
+    private Entry[] _ring = new Entry[256];
+    private int _head;          // ring index of the oldest entry
+    private int _count;         // entries held
+    private int _cursor;        // entries from the head already handed to a socket write
+    private long _headId;       // id of the entry at _head; ids grow by one per reservation
+    private Chunk? _current;
+
+    /// <summary>Entries held (sent-and-retained plus not yet sent).</summary>
+    public int Count => _count;
+
+    /// <summary>Entries waiting to be written to a socket.</summary>
+    public int Pending => _count - _cursor;
+
+    /// <summary>Bytes held in retained entries (for statistics and bounds).</summary>
+    public long RetainedBytes { get; private set; }
+
+    /// <summary>True if the next entry to write is committed.</summary>
+    public bool HasSendable
+    {
+        get
+        {
+            for (var i = _cursor; i < _count; i++)
+            {
+                ref var e = ref At(i);
+                if ((e.Flags & EntryFlags.Skip) == 0)
+                {
+                    return (e.Flags & EntryFlags.Committed) != 0;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>Reserves <paramref name="length"/> bytes at the tail; the caller fills them, then commits.</summary>
+    public SendSlot Reserve(int length, bool retained, uint sequence)
+    {
+        if (_current is null || ChunkSize - _current.Used < length)
+        {
+            if (_current is { Live: 0 })
+            {
+                ArrayPool<byte>.Shared.Return(_current.Data);
+            }
+
+            _current = new Chunk(ArrayPool<byte>.Shared.Rent(ChunkSize));
+        }
+
+        if (_count == _ring.Length)
+        {
+            Grow();
+        }
+
+        var chunk = _current;
+        var offset = chunk.Used;
+        chunk.Used += length;
+        chunk.Live++;
+        ref var e = ref At(_count);
+        e = new Entry(chunk, offset, length, retained ? EntryFlags.Retained : EntryFlags.None, sequence);
+        var id = _headId + _count;
+        _count++;
+        if (retained)
+        {
+            RetainedBytes += length;
+        }
+
+        return new SendSlot(id, chunk.Data, offset, length);
+    }
+
+    /// <summary>Marks a reserved entry complete; false if the queue was cleared since.</summary>
+    public bool Commit(long id)
+    {
+        var index = id - _headId;
+        if (index < 0 || index >= _count)
+        {
+            return false;
+        }
+
+        At((int)index).Flags |= EntryFlags.Committed;
+        return true;
+    }
+
+    /// <summary>
+    /// Copies whole committed entries, in order, into <paramref name="destination"/> and marks them
+    /// handed to the socket. Stops at the first uncommitted entry or when the next one does not fit.
+    /// </summary>
+    public int CopyOut(Span<byte> destination, out int messages)
+    {
+        var written = 0;
+        messages = 0;
+        while (_cursor < _count)
+        {
+            ref var e = ref At(_cursor);
+            if ((e.Flags & EntryFlags.Skip) == 0)
+            {
+                if ((e.Flags & EntryFlags.Committed) == 0 || e.Length > destination.Length - written)
+                {
+                    break;
+                }
+
+                e.Chunk.Data.AsSpan(e.Offset, e.Length).CopyTo(destination[written..]);
+                written += e.Length;
+                messages++;
+            }
+
+            e.Flags |= EntryFlags.Sent;
+            _cursor++;
+        }
+
+        DropHead(0, ignoreSequence: true);
+        return written;
+    }
+
+    /// <summary>Drops retained entries whose sequence is before <paramref name="nextExpected"/> (wrap-safe, spec §2.6).</summary>
+    public int Release(uint nextExpected) => DropHead(nextExpected, ignoreSequence: false);
+
+    /// <summary>
+    /// A new connection is usable: every retained entry will be written again from its first
+    /// byte; sent entries that are not retained (ACKs, stateless messages, 3.1 traffic) are not.
+    /// Returns the number of retained entries queued again (retransmissions).
+    /// </summary>
+    public int Rewind()
+    {
+        var again = 0;
+        for (var i = 0; i < _cursor; i++)
+        {
+            ref var e = ref At(i);
+            if ((e.Flags & EntryFlags.Retained) != 0)
+            {
+                e.Flags &= ~EntryFlags.Sent;
+                again++;
+            }
+            else
+            {
+                e.Flags |= EntryFlags.Skip;
+            }
+        }
+
+        _cursor = 0;
+        DropHead(0, ignoreSequence: true);
+        return again;
+    }
+
+    /// <summary>Drops everything (node reset or close). Chunks go to the GC, not the pool: a caller may still be filling a slot.</summary>
+    public void Clear()
+    {
+        Array.Clear(_ring);
+        _headId += _count;
+        _head = _count = _cursor = 0;
+        _current = null;
+        RetainedBytes = 0;
+    }
+
+    private int DropHead(uint nextExpected, bool ignoreSequence)
+    {
+        var dropped = 0;
+        while (_count > 0)
+        {
+            ref var e = ref _ring[_head];
+            var retained = (e.Flags & EntryFlags.Retained) != 0;
+            var done = retained
+                ? !ignoreSequence && (int)(e.Sequence - nextExpected) < 0
+                : (e.Flags & (EntryFlags.Sent | EntryFlags.Skip)) != 0;
+            if (!done)
+            {
+                break;
+            }
+
+            if (retained)
+            {
+                RetainedBytes -= e.Length;
+                dropped++;
+            }
+
+            var chunk = e.Chunk;
+            e = default;
+            _head = (_head + 1) % _ring.Length;
+            _headId++;
+            _count--;
+            _cursor = Math.Max(0, _cursor - 1);
+            if (--chunk.Live == 0 && chunk != _current)
+            {
+                ArrayPool<byte>.Shared.Return(chunk.Data);
+            }
+        }
+
+        return dropped;
+    }
+
+    private ref Entry At(int offsetFromHead) => ref _ring[(_head + offsetFromHead) % _ring.Length];
+
+    private void Grow()
+    {
+        var bigger = new Entry[_ring.Length * 2];
+        for (var i = 0; i < _count; i++)
+        {
+            bigger[i] = At(i);
+        }
+
+        _ring = bigger;
+        _head = 0;
+    }
+
+    [Flags]
+    private enum EntryFlags : byte
+    {
+        None = 0,
+        Committed = 1,
+        Retained = 2,
+        Sent = 4,
+        Skip = 8,
+    }
+
+    private struct Entry(Chunk chunk, int offset, int length, EntryFlags flags, uint sequence)
+    {
+        public Chunk Chunk = chunk;
+        public int Offset = offset;
+        public int Length = length;
+        public EntryFlags Flags = flags;
+        public uint Sequence = sequence;
+    }
+
+    private sealed class Chunk(byte[] data)
+    {
+        public byte[] Data { get; } = data;
+        public int Used { get; set; }
+        public int Live { get; set; }
+    }
+}
+
+/// <summary>Space reserved in a peer's write queue: fill <see cref="Span"/>, then commit it.</summary>
+public readonly struct SendSlot
+{
+    private readonly byte[]? _buffer;
+    private readonly int _offset;
+
+    internal SendSlot(long id, byte[] buffer, int offset, int length)
+    {
+        Id = id;
+        _buffer = buffer;
+        _offset = offset;
+        Length = length;
+    }
+
+    internal long Id { get; }
+
+    /// <summary>Bytes reserved.</summary>
+    public int Length { get; }
+
+    /// <summary>Where to write the message, in place.</summary>
+    public Span<byte> Span => _buffer.AsSpan(_offset, Length);
+}
