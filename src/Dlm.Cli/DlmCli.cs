@@ -1,3 +1,5 @@
+using Dlm.Cli.Bench;
+
 namespace Dlm.Cli;
 
 /// <summary>Entry point of the <c>dlm</c> tool, callable in-process by tests.</summary>
@@ -20,6 +22,12 @@ internal static class DlmCli
                                                       in a hex file are comments)
           dlm wire hash NAME                          resource hash (Linux jhash) of NAME, as 0xXXXXXXXX
           dlm wire lockspace-id NAME                  lockspace global id (CRC-32 of "dlm:ls:NAME\0")
+          dlm bench comms [--nodes N] [--messages N] [--processes] [--reset-every MS] [--json]
+                          [--base 127.0.0.1] [--port 21064] [--round-trips N] [--seed N] [--timeout S]
+                                                      messaging benchmark: N nodes on 127.0.0.x, each sends
+                                                      N counted messages to every other; checks exactly-once
+                                                      in-order delivery; raw-TCP baseline (port+1) in the
+                                                      same run; exit 1 if anything was lost or reordered
           dlm help                                    this text
 
         Exit codes: 0 success, 1 invalid input or failed check, 2 usage error.
@@ -35,6 +43,8 @@ internal static class DlmCli
             return args switch
             {
                 ["wire", "decode", .. var rest] => await WireDecodeCommand.RunAsync(rest, stdout, stderr, stdin).ConfigureAwait(false),
+                ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
+                ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["wire", "hash", var name] => WireIdCommands.Hash(name, stdout),
                 ["wire", "lockspace-id", var name] => WireIdCommands.LockspaceIdOf(name, stdout, stderr),
                 [] or ["help"] or ["--help"] or ["-h"] => PrintHelp(stdout),

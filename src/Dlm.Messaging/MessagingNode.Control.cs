@@ -45,12 +45,21 @@ public sealed partial class MessagingNode
     }
 
     /// <summary>
-    /// Leaves every peer cleanly (spec §2.9, §3.6): waits for each peer's version (≤ <see cref="MessagingOptions.VersionWaitTimeout"/>),
+    /// Leaves every peer cleanly (spec §2.9, §3.6): removes every lockspace member (a peer in
+    /// CLOSE_WAIT gets our FIN, spec §9.2), waits for each peer's version (≤ <see cref="MessagingOptions.VersionWaitTimeout"/>),
     /// sends FIN to each 3.2 peer in ESTABLISHED and waits for CLOSED (≤ <see cref="MessagingOptions.FinTimeout"/>),
     /// all peers in parallel; then the transport half-closes and every node is reset.
     /// </summary>
     public async Task ShutdownAsync()
     {
+        foreach (var peer in _peers.Values)
+        {
+            lock (peer.SyncRoot)
+            {
+                Apply(peer, p => p.Protocol.ClearUsers(p));
+            }
+        }
+
         await Task.WhenAll(_peers.Values.Select(LeaveAsync)).ConfigureAwait(false);
         await _transport.ShutdownAsync().ConfigureAwait(false);
         foreach (var peer in _peers.Values)
@@ -66,6 +75,20 @@ public sealed partial class MessagingNode
     public async ValueTask DisposeAsync()
     {
         await _transport.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Back-pressure: completes when fewer than <paramref name="maxQueued"/> messages to
+    /// <paramref name="nodeId"/> are queued or unacknowledged. Sending never blocks; a producer that
+    /// can outrun the network awaits this to keep memory bounded.
+    /// </summary>
+    public async ValueTask WaitForSendCapacityAsync(int nodeId, int maxQueued, CancellationToken cancellationToken = default)
+    {
+        var connection = GetPeer(nodeId).Connection;
+        while (connection.WhenQueueBelowAsync(maxQueued) is { } below)
+        {
+            await below.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Per-peer state, sequence numbers, queue depth and counters.</summary>
@@ -110,6 +133,10 @@ public sealed partial class MessagingNode
             MessagingLog.FinTimedOut(_logger, peer.Protocol.NodeId, _options.FinTimeout, state);
         }
     }
+
+    /// <summary>Waits until the peer reaches <paramref name="state"/>; false on timeout (tests and diagnostics).</summary>
+    internal Task<bool> WaitForStateAsync(int nodeId, PeerState state, TimeSpan timeout) =>
+        WaitUntilAsync(GetPeer(nodeId), p => p.State == state, timeout);
 
     // Waits (no polling: woken by state changes) until the condition holds or the timeout passes.
     private async Task<bool> WaitUntilAsync(Peer peer, Func<PeerProtocol, bool> condition, TimeSpan timeout)

@@ -23,32 +23,35 @@ public sealed partial class MessagingNode
             return;
         }
 
-        ReceiveVerdict verdict;
-        lock (peer.SyncRoot)
+        lock (peer.ReceiveLock)
         {
-            var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
-            verdict = peer.Protocol.OnReceive(packet, peer);
-            if (state != peer.Protocol.State || version != peer.Protocol.Version)
+            ReceiveVerdict verdict;
+            lock (peer.SyncRoot)
             {
-                OnStateChanged(peer, state, version);
+                var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
+                verdict = peer.Protocol.OnReceive(packet, peer);
+                if (state != peer.Protocol.State || version != peer.Protocol.Version)
+                {
+                    OnStateChanged(peer, state, version);
+                }
             }
-        }
 
-        switch (verdict)
-        {
-            case ReceiveVerdict.Deliver:
-                MessagingMetrics.Delivered.Add(1);
-                _handler.OnMessage(nodeId, packet);
-                break;
-            case ReceiveVerdict.Consumed:
-                break;
-            case ReceiveVerdict.Duplicate:
-                MessagingMetrics.Duplicates.Add(1);
-                break;
-            default:
-                MessagingMetrics.Dropped.Add(1);
-                MessagingLog.Dropped(_logger, nodeId, verdict);
-                break;
+            switch (verdict)
+            {
+                case ReceiveVerdict.Deliver:
+                    MessagingMetrics.Delivered.Add(1);
+                    _handler.OnMessage(nodeId, packet);
+                    break;
+                case ReceiveVerdict.Consumed:
+                    break;
+                case ReceiveVerdict.Duplicate:
+                    MessagingMetrics.Duplicates.Add(1);
+                    break;
+                default:
+                    MessagingMetrics.Dropped.Add(1);
+                    MessagingLog.Dropped(_logger, nodeId, verdict);
+                    break;
+            }
         }
     }
 

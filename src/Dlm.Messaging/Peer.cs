@@ -26,6 +26,13 @@ internal sealed class Peer : IPeerActions
 
     public Lock SyncRoot => Connection.SyncRoot;
 
+    /// <summary>
+    /// Held from the sequence check through the handler call, so that messages from this peer
+    /// reach the handler in sequence order even when they arrive on two sockets (main and
+    /// othercon, spec §3.3). Taken before <see cref="SyncRoot"/>, never after it.
+    /// </summary>
+    public Lock ReceiveLock { get; } = new();
+
     /// <summary>Inner messages held while the version is unknown (spec §2.3), oldest first.</summary>
     public List<byte[]> WaitingForVersion { get; } = [];
 
@@ -59,7 +66,7 @@ internal sealed class Peer : IPeerActions
 
     public void Release(uint nextExpected) => Connection.ReleaseLocked(nextExpected);
 
-    public void ClearQueue() => Connection.ClearLocked();
+    public void ClearQueue() => Connection.DropRetainedLocked();
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

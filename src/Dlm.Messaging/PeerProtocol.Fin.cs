@@ -90,6 +90,18 @@ internal sealed partial class PeerProtocol
     }
 
     /// <summary>
+    /// The last local lockspace is released: every member is removed first (spec §9.2,
+    /// <c>dlm_clear_members</c> before <c>dlm_midcomms_shutdown</c>), which ends a CLOSE_WAIT with our FIN.
+    /// </summary>
+    public void ClearUsers(IPeerActions actions)
+    {
+        while (Users > 0)
+        {
+            RemoveUser(actions);
+        }
+    }
+
+    /// <summary>
     /// Local shutdown (last lockspace released, spec §2.9): a 3.2 peer in ESTABLISHED gets our FIN.
     /// Returns false when there is nothing to wait for (not 3.2, or already CLOSED).
     /// </summary>

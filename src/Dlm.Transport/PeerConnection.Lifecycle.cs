@@ -12,25 +12,23 @@ public sealed partial class PeerConnection
     /// </summary>
     internal async Task ShutdownAsync(TimeSpan timeout)
     {
-        Socket? main, other;
         lock (SyncRoot)
         {
             _stopping = true;
-            (main, other) = (_connecting ? null : _main, _other);
             if (_connecting)
             {
                 AbortSocket(_main);
             }
 
-            if (main is null && other is null && !_connecting)
+            if (_main is null && _other is null)
             {
                 _allClosed.TrySetResult();
             }
+
+            // The send loop writes what is still queued, then half-closes every socket.
+            SignalLocked();
         }
 
-        // Messaging ran the FIN handshake first (spec §2.9), so nothing of value is still queued.
-        HalfClose(main);
-        HalfClose(other);
         try
         {
             await _allClosed.Task.WaitAsync(timeout, _options.TimeProvider).ConfigureAwait(false);
@@ -43,6 +41,18 @@ public sealed partial class PeerConnection
         await StopAsync().ConfigureAwait(false);
     }
 
+    private void HalfCloseAll()
+    {
+        Socket? main, other;
+        lock (SyncRoot)
+        {
+            (main, other) = (_main, _other);
+        }
+
+        HalfClose(main);
+        HalfClose(other);
+    }
+
     /// <summary>Close by configuration (spec §3.6 close): drop sockets and queued data at once.</summary>
     internal async Task CloseAsync()
     {
@@ -50,6 +60,7 @@ public sealed partial class PeerConnection
         {
             _stopping = true;
             _queue.Clear();
+            CheckCapacityLocked();
         }
 
         await StopAsync().ConfigureAwait(false);

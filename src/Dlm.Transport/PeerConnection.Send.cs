@@ -16,16 +16,23 @@ public sealed partial class PeerConnection
             {
                 await _signal.WaitAsync(ct).ConfigureAwait(false);
                 Socket? socket;
-                bool wanted;
+                bool wanted, stopping;
                 lock (SyncRoot)
                 {
                     _signalled = false;
                     socket = _connecting ? null : _main;
+                    stopping = _stopping;
                     wanted = !_stopping && (_queue.Count > 0 || _connectRequested);
                     if (_connecting || _main is not null)
                     {
                         _connectRequested = false;
                     }
+                }
+
+                if (socket is null && stopping)
+                {
+                    HalfCloseAll();
+                    return;
                 }
 
                 if (socket is null)
@@ -49,6 +56,11 @@ public sealed partial class PeerConnection
                 }
 
                 await DrainAsync(socket, buffer, ct).ConfigureAwait(false);
+                if (stopping)
+                {
+                    HalfCloseAll(); // after the last queued byte, so nothing is cut off (spec §3.6)
+                    return;
+                }
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -69,6 +81,7 @@ public sealed partial class PeerConnection
                 }
 
                 length = _queue.CopyOut(buffer, out _);
+                CheckCapacityLocked();
             }
 
             if (length == 0)

@@ -25,6 +25,8 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _signalled;
     private bool _connectRequested;
     private bool _stopping;
+    private TaskCompletionSource? _capacityWaiter;
+    private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
     private long _bytesSent, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
 
@@ -91,13 +93,51 @@ public sealed partial class PeerConnection : IAsyncDisposable
     }
 
     /// <summary>Drops retained messages acknowledged by a cumulative ACK of <paramref name="nextExpected"/>. Caller holds <see cref="SyncRoot"/>.</summary>
-    public int ReleaseLocked(uint nextExpected) => _queue.Release(nextExpected);
+    public int ReleaseLocked(uint nextExpected)
+    {
+        var released = _queue.Release(nextExpected);
+        CheckCapacityLocked();
+        return released;
+    }
 
-    /// <summary>Drops every queued message (midcomms node reset, spec §2.2). Caller holds <see cref="SyncRoot"/>.</summary>
-    public void ClearLocked() => _queue.Clear();
+    /// <summary>Drops every retained message; unsent plain ones (an ACK) still go out (midcomms reset, spec §2.2). Caller holds <see cref="SyncRoot"/>.</summary>
+    public void DropRetainedLocked()
+    {
+        _queue.DropRetained();
+        CheckCapacityLocked();
+    }
 
     /// <summary>Messages queued or retained. Caller holds <see cref="SyncRoot"/>.</summary>
     public int QueuedLocked => _queue.Count;
+
+    /// <summary>
+    /// Back-pressure for senders that can outrun the network: null if fewer than
+    /// <paramref name="maxQueued"/> messages are queued (retained ones included), else a task that
+    /// completes when the queue shrinks below the smallest threshold asked for, or the peer stops.
+    /// </summary>
+    public Task? WhenQueueBelowAsync(int maxQueued)
+    {
+        lock (SyncRoot)
+        {
+            if (_queue.Count < maxQueued || _stopping)
+            {
+                return null;
+            }
+
+            _capacityThreshold = _capacityWaiter is null ? maxQueued : Math.Min(_capacityThreshold, maxQueued);
+            _capacityWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _capacityWaiter.Task;
+        }
+    }
+
+    private void CheckCapacityLocked()
+    {
+        if (_capacityWaiter is not null && (_queue.Count < _capacityThreshold || _stopping))
+        {
+            _capacityWaiter.TrySetResult();
+            _capacityWaiter = null;
+        }
+    }
 
     /// <summary>Connects now even with nothing to send (a node became a member, spec §3.3).</summary>
     public void Connect()

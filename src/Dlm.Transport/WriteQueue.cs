@@ -157,6 +157,25 @@ internal sealed class WriteQueue
         return again;
     }
 
+    /// <summary>
+    /// Drops the retained (unacknowledged) messages but keeps unsent plain ones: a midcomms reset
+    /// discards its send queue, while an ACK it just queued must still go out (spec §2.2, §2.9).
+    /// </summary>
+    public void DropRetained()
+    {
+        for (var i = 0; i < _count; i++)
+        {
+            ref var e = ref At(i);
+            if ((e.Flags & EntryFlags.Retained) != 0)
+            {
+                RetainedBytes -= e.Length;
+                e.Flags = (e.Flags & ~EntryFlags.Retained) | EntryFlags.Skip;
+            }
+        }
+
+        DropHead(0, ignoreSequence: true);
+    }
+
     /// <summary>Drops everything (node reset or close). Chunks go to the GC, not the pool: a caller may still be filling a slot.</summary>
     public void Clear()
     {

@@ -1,0 +1,84 @@
+using Dlm.Messaging;
+using Dlm.Protocol;
+
+namespace Dlm.Cli.Bench;
+
+/// <summary>
+/// One benchmark node's receiver: checks counted REQUESTs per sender, answers LOOKUP pings with
+/// LOOKUP_REPLY, completes pongs, and notes which peers' STATUS pings arrived.
+/// </summary>
+internal sealed class BenchHandler : IMessageHandler
+{
+    private readonly Lock _lock = new();
+    private readonly TaskCompletionSource _allReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _allPinged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<int> _pinged = [];
+    private readonly int _peers;
+    private int _complete;
+    private TaskCompletionSource? _pong;
+
+    public BenchHandler(int nodeId, int nodes, long messagesPerPeer)
+    {
+        NodeId = nodeId;
+        _peers = nodes - 1;
+        Checkers = Enumerable.Range(0, nodes + 1).Select(i => i == 0 || i == nodeId ? null : new DeliveryChecker(messagesPerPeer)).ToArray();
+        if (_peers == 0 || messagesPerPeer == 0)
+        {
+            _allReceived.TrySetResult();
+        }
+    }
+
+    public int NodeId { get; }
+
+    public MessagingNode? Node { get; set; }
+
+    /// <summary>Indexed by sender node id; null for ourselves.</summary>
+    public DeliveryChecker?[] Checkers { get; }
+
+    public Task AllReceived => _allReceived.Task;
+
+    public Task AllPinged => _allPinged.Task;
+
+    public Task ExpectPongAsync()
+    {
+        _pong = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _pong.Task;
+    }
+
+    public void OnMessage(int nodeId, in Packet packet)
+    {
+        if (packet.Kind == DlmCommand.Rcom)
+        {
+            lock (_lock)
+            {
+                if (_pinged.Add(nodeId) && _pinged.Count == _peers)
+                {
+                    _allPinged.TrySetResult();
+                }
+            }
+
+            return;
+        }
+
+        var message = packet.Message;
+        switch (message.Type)
+        {
+            case MessageType.Request:
+                // Messages from one sender reach us one at a time (midcomms' per-peer receive lock).
+                var checker = Checkers[nodeId]!;
+                checker.Record(message.LockId);
+                if (checker.Complete && Interlocked.Increment(ref _complete) == _peers)
+                {
+                    _allReceived.TrySetResult();
+                }
+
+                break;
+            case MessageType.Lookup:
+                Node!.SendMessage(nodeId, BenchMessages.Lockspace, BenchMessages.Counted(message.LockId, MessageType.LookupReply), BenchMessages.Name);
+                break;
+            case MessageType.LookupReply:
+                _pong?.TrySetResult();
+                break;
+        }
+    }
+}

@@ -1,0 +1,208 @@
+using System.Diagnostics;
+using Dlm.Messaging;
+using Dlm.Protocol;
+using Dlm.Transport;
+
+namespace Dlm.Cli.Bench;
+
+/// <summary>
+/// <c>dlm bench comms</c>: N messaging nodes on 127.0.0.x, every node sends counted messages to
+/// every other; receivers check exactly-once in-order delivery. The raw-TCP baseline runs first,
+/// in the same process, with the same topology and message size.
+/// </summary>
+internal static class CommsBench
+{
+    /// <summary>How far a sender may run ahead of the network before it waits (messages queued per peer).</summary>
+    private const int MaxQueuedPerPeer = 16 * 1024;
+
+    public static async Task<CommsBenchResult> RunInProcessAsync(CommsBenchOptions o, CancellationToken ct)
+    {
+        var addresses = o.Addresses();
+        var directions = o.Nodes * (o.Nodes - 1);
+        var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
+        var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
+
+        var handlers = Enumerable.Range(1, o.Nodes).Select(i => new BenchHandler(i, o.Nodes, o.Messages)).ToArray();
+        var nodes = StartNodes(o, addresses, handlers);
+        try
+        {
+            await ConnectAsync(nodes, handlers, ct).ConfigureAwait(false);
+            using var phase = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            phase.CancelAfter(o.Timeout);
+            var sampler = SampleQueuesAsync(nodes, phase.Token);
+            var resets = o.ResetEveryMs > 0 ? ResetRandomlyAsync(nodes, o, phase.Token) : Task.FromResult(0L);
+
+            var stopwatch = Stopwatch.StartNew();
+            var sending = nodes.Select(n => Task.Run(() => SendAllAsync(n, o.Messages, phase.Token), phase.Token)).ToArray();
+            var completed = await Task.WhenAll(handlers.Select(h => h.AllReceived)).WaitAsync(phase.Token)
+                .ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default).ConfigureAwait(false);
+            var elapsed = stopwatch.Elapsed;
+            await phase.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(sending).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            var maxQueued = await sampler.ConfigureAwait(false);
+            var resetCount = await resets.ConfigureAwait(false);
+
+            var rtt = completed ? await RoundTripAsync(nodes[0], handlers[0], o.RoundTrips, ct).ConfigureAwait(false) : new Percentiles(0);
+            var stats = nodes.SelectMany(n => n.GetStatistics()).ToList();
+            var shutdown = Stopwatch.StartNew();
+            await Task.WhenAll(nodes.Select(n => n.ShutdownAsync())).ConfigureAwait(false);
+            var checkers = handlers.SelectMany(h => h.Checkers.OfType<DeliveryChecker>()).ToList();
+            var total = o.Messages * directions;
+            var seconds = elapsed.TotalSeconds;
+            var baseline = total / baselineElapsed.TotalSeconds;
+            return new CommsBenchResult
+            {
+                Nodes = o.Nodes,
+                MessageBytes = BenchMessages.WireLength,
+                Messages = total,
+                Lost = checkers.Sum(c => c.Lost),
+                Duplicated = checkers.Sum(c => c.Duplicated),
+                Reordered = checkers.Sum(c => c.Reordered),
+                ElapsedSeconds = seconds,
+                ThroughputMsgsPerSecond = total / seconds,
+                ThroughputPerDirection = o.Messages / seconds,
+                ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / seconds / 1e6,
+                BaselineMsgsPerSecond = baseline,
+                ThroughputRatio = total / seconds / baseline,
+                RttP50 = rtt.At(0.5),
+                RttP99 = rtt.At(0.99),
+                BaselineRttP50 = baselineRtt.At(0.5),
+                BaselineRttP99 = baselineRtt.At(0.99),
+                RttRatio = rtt.At(0.5) / baselineRtt.At(0.5),
+                Resets = resetCount,
+                Retransmitted = stats.Sum(s => s.Retransmitted),
+                DuplicatesDropped = stats.Sum(s => s.DuplicatesDropped),
+                MaxQueuedMessages = maxQueued,
+                ShutdownMilliseconds = shutdown.Elapsed.TotalMilliseconds,
+                PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
+            };
+        }
+        finally
+        {
+            foreach (var node in nodes)
+            {
+                await node.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    internal static MessagingNode[] StartNodes(CommsBenchOptions o, System.Net.IPAddress[] addresses, BenchHandler[] handlers, int? only = null)
+    {
+        var book = Enumerable.Range(1, o.Nodes).Select(i => new NodeAddress(i, [addresses[i - 1]])).ToList();
+        var ids = only is { } id ? [id] : Enumerable.Range(1, o.Nodes);
+        var nodes = ids.Select(i => new MessagingNode(
+            new MessagingOptions { Transport = new TransportOptions { Addresses = new AddressBook(i, book), Port = o.Port, RandomSeed = o.Seed + i, LoggerFactory = CliLogging.Factory } },
+            handlers[only is null ? i - 1 : 0])).ToArray();
+        foreach (var (node, handler) in nodes.Zip(only is null ? handlers : [handlers[0]]))
+        {
+            handler.Node = node;
+            node.Start();
+        }
+
+        return nodes;
+    }
+
+    // Membership first (eager connect), then the stateless STATUS ping that detects versions (spec §2.8).
+    internal static async Task ConnectAsync(IEnumerable<MessagingNode> nodes, IEnumerable<BenchHandler> handlers, CancellationToken ct)
+    {
+        var payload = new byte[WireLimits.RcomStatusSize];
+        foreach (var node in nodes)
+        {
+            foreach (var peer in node.Transport.Peers)
+            {
+                node.AddMember(peer.NodeId);
+                node.SendRcom(peer.NodeId, BenchMessages.Lockspace, new RcomHeader(RcomType.Status, 0, 1, 1, 0), payload);
+            }
+        }
+
+        await Task.WhenAll(handlers.Select(h => h.AllPinged)).WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+    }
+
+    internal static async Task SendAllAsync(MessagingNode node, long messages, CancellationToken ct)
+    {
+        var peers = node.Transport.Peers.Select(p => p.NodeId).ToArray();
+        for (long i = 0; i < messages; i++)
+        {
+            var message = BenchMessages.Counted((uint)i);
+            foreach (var peer in peers)
+            {
+                node.SendMessage(peer, BenchMessages.Lockspace, message, BenchMessages.Name);
+            }
+
+            if ((i & 1023) == 1023)
+            {
+                foreach (var peer in peers)
+                {
+                    await node.WaitForSendCapacityAsync(peer, MaxQueuedPerPeer, ct).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    internal static async Task<Percentiles> RoundTripAsync(MessagingNode node, BenchHandler handler, int iterations, CancellationToken ct)
+    {
+        var samples = new Percentiles(iterations);
+        for (var i = 0; i < iterations + 100; i++)
+        {
+            var pong = handler.ExpectPongAsync();
+            var start = Stopwatch.GetTimestamp();
+            node.SendMessage(2, BenchMessages.Lockspace, BenchMessages.Counted((uint)i, MessageType.Lookup), BenchMessages.Name);
+            await pong.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            if (i >= 100)
+            {
+                samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
+        }
+
+        return samples;
+    }
+
+    private static async Task<long> SampleQueuesAsync(MessagingNode[] nodes, CancellationToken ct)
+    {
+        long max = 0;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                foreach (var node in nodes)
+                {
+                    foreach (var s in node.GetStatistics())
+                    {
+                        max = Math.Max(max, s.QueuedMessages);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return max;
+    }
+
+    internal static async Task<long> ResetRandomlyAsync(MessagingNode[] nodes, CommsBenchOptions o, CancellationToken ct)
+    {
+        var random = new Random(o.Seed);
+        long resets = 0;
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(o.ResetEveryMs));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct).ConfigureAwait(false))
+            {
+                var node = nodes[random.Next(nodes.Length)];
+                var peers = node.Transport.Peers.Where(p => p.IsConnected).ToArray();
+                if (peers.Length > 0)
+                {
+                    peers[random.Next(peers.Length)].Abort();
+                    resets++;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return resets;
+    }
+}

@@ -1,0 +1,34 @@
+using System.Text.Json.Serialization;
+
+namespace Dlm.Cli.Bench;
+
+/// <summary>What <c>dlm bench comms --json</c> prints (one object).</summary>
+internal sealed record CommsBenchResult
+{
+    [JsonPropertyName("nodes")] public int Nodes { get; init; }
+    [JsonPropertyName("processes")] public bool Processes { get; init; }
+    [JsonPropertyName("message_bytes")] public int MessageBytes { get; init; }
+    [JsonPropertyName("messages")] public long Messages { get; init; }
+    [JsonPropertyName("lost")] public long Lost { get; init; }
+    [JsonPropertyName("duplicated")] public long Duplicated { get; init; }
+    [JsonPropertyName("reordered")] public long Reordered { get; init; }
+    [JsonPropertyName("elapsed_s")] public double ElapsedSeconds { get; init; }
+    [JsonPropertyName("throughput_msgs_per_s")] public double ThroughputMsgsPerSecond { get; init; }
+    [JsonPropertyName("throughput_msgs_per_s_per_direction")] public double ThroughputPerDirection { get; init; }
+    [JsonPropertyName("throughput_mb_per_s")] public double ThroughputMegabytesPerSecond { get; init; }
+    [JsonPropertyName("baseline_msgs_per_s")] public double BaselineMsgsPerSecond { get; init; }
+    [JsonPropertyName("throughput_ratio")] public double ThroughputRatio { get; init; }
+    [JsonPropertyName("rtt_p50_us")] public double RttP50 { get; init; }
+    [JsonPropertyName("rtt_p99_us")] public double RttP99 { get; init; }
+    [JsonPropertyName("baseline_rtt_p50_us")] public double BaselineRttP50 { get; init; }
+    [JsonPropertyName("baseline_rtt_p99_us")] public double BaselineRttP99 { get; init; }
+    [JsonPropertyName("rtt_ratio")] public double RttRatio { get; init; }
+    [JsonPropertyName("resets")] public long Resets { get; init; }
+    [JsonPropertyName("retransmitted")] public long Retransmitted { get; init; }
+    [JsonPropertyName("duplicates_dropped")] public long DuplicatesDropped { get; init; }
+    [JsonPropertyName("max_queued_messages")] public long MaxQueuedMessages { get; init; }
+    [JsonPropertyName("shutdown_ms")] public double ShutdownMilliseconds { get; init; }
+    [JsonPropertyName("peak_working_set_bytes")] public long PeakWorkingSetBytes { get; init; }
+
+    [JsonIgnore] public bool Passed => Lost == 0 && Duplicated == 0 && Reordered == 0;
+}

@@ -1,0 +1,28 @@
+namespace Dlm.Cli.Bench;
+
+/// <summary>Latency samples in microseconds.</summary>
+internal sealed class Percentiles(int capacity)
+{
+    private readonly double[] _samples = new double[capacity];
+    private int _count;
+
+    public void Add(double microseconds)
+    {
+        if (_count < _samples.Length)
+        {
+            _samples[_count++] = microseconds;
+        }
+    }
+
+    public double At(double fraction)
+    {
+        if (_count == 0)
+        {
+            return double.NaN;
+        }
+
+        var sorted = _samples.AsSpan(0, _count).ToArray();
+        Array.Sort(sorted);
+        return sorted[Math.Min(_count - 1, (int)(fraction * _count))];
+    }
+}

@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace Dlm.Cli.Bench;
+
+/// <summary>
+/// <c>dlm bench comms --processes</c>: one child process per node (<c>dlm bench comms-node</c>),
+/// driven line by line over stdin/stdout: ready → go → connected → send → result JSON → rtt →
+/// stop → stopped. Resets are injected inside each child, at N times the interval each, so the
+/// cluster sees about one per interval.
+/// </summary>
+internal static class ProcessBench
+{
+    public static async Task<CommsBenchResult> RunAsync(CommsBenchOptions o, CancellationToken ct)
+    {
+        var addresses = o.Addresses();
+        var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
+        var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
+
+        var children = Enumerable.Range(1, o.Nodes).Select(i => Child.Start(o, i)).ToArray();
+        try
+        {
+            await Task.WhenAll(children.Select(c => c.ExpectAsync("ready"))).ConfigureAwait(false);
+            await Task.WhenAll(children.Select(c => c.CommandAsync("go", "connected"))).ConfigureAwait(false);
+            var stopwatch = Stopwatch.StartNew();
+            var results = await Task.WhenAll(children.Select(c => c.CommandAsync("send", null))).ConfigureAwait(false);
+            var elapsed = stopwatch.Elapsed.TotalSeconds;
+            var rttLine = await children[0].CommandAsync("rtt", null).ConfigureAwait(false);
+            var shutdown = Stopwatch.StartNew();
+            await Task.WhenAll(children.Select(c => c.CommandAsync("stop", "stopped"))).ConfigureAwait(false);
+            var shutdownMs = shutdown.Elapsed.TotalMilliseconds;
+
+            var parts = results.Select(r => JsonSerializer.Deserialize<ChildResult>(r)!).ToArray();
+            var rtt = JsonSerializer.Deserialize<double[]>(rttLine)!;
+            var total = o.Messages * o.Nodes * (o.Nodes - 1);
+            var baseline = total / baselineElapsed.TotalSeconds;
+            return new CommsBenchResult
+            {
+                Nodes = o.Nodes,
+                Processes = true,
+                MessageBytes = BenchMessages.WireLength,
+                Messages = total,
+                Lost = parts.Sum(p => p.Lost),
+                Duplicated = parts.Sum(p => p.Duplicated),
+                Reordered = parts.Sum(p => p.Reordered),
+                ElapsedSeconds = elapsed,
+                ThroughputMsgsPerSecond = total / elapsed,
+                ThroughputPerDirection = o.Messages / elapsed,
+                ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / elapsed / 1e6,
+                BaselineMsgsPerSecond = baseline,
+                ThroughputRatio = total / elapsed / baseline,
+                RttP50 = rtt[0],
+                RttP99 = rtt[1],
+                BaselineRttP50 = baselineRtt.At(0.5),
+                BaselineRttP99 = baselineRtt.At(0.99),
+                RttRatio = rtt[0] / baselineRtt.At(0.5),
+                Resets = parts.Sum(p => p.Resets),
+                Retransmitted = parts.Sum(p => p.Retransmitted),
+                DuplicatesDropped = parts.Sum(p => p.DuplicatesDropped),
+                MaxQueuedMessages = parts.Max(p => p.MaxQueued),
+                ShutdownMilliseconds = shutdownMs,
+                PeakWorkingSetBytes = Math.Max(Process.GetCurrentProcess().PeakWorkingSet64, parts.Max(p => p.PeakWorkingSet)),
+            };
+        }
+        finally
+        {
+            foreach (var child in children)
+            {
+                child.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The child side: one node, commanded over stdin.</summary>
+    public static async Task<int> RunChildAsync(string[] args, TextWriter stdout, Stream stdin)
+    {
+        var id = 0;
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--id" && i + 1 < args.Length)
+            {
+                id = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                rest.Add(args[i]);
+            }
+        }
+
+        var o = CommsBenchOptions.Parse(rest.ToArray());
+        if (id < 1 || id > o.Nodes)
+        {
+            throw new UsageException($"--id takes 1..{o.Nodes}");
+        }
+
+        using var input = new StreamReader(stdin);
+        var handler = new BenchHandler(id, o.Nodes, o.Messages);
+        var node = CommsBench.StartNodes(o, o.Addresses(), [handler], id)[0];
+        await using var _ = node.ConfigureAwait(false);
+        await SayAsync(stdout, "ready").ConfigureAwait(false);
+        await ExpectLineAsync(input, "go").ConfigureAwait(false);
+        await CommsBench.ConnectAsync([node], [handler], CancellationToken.None).ConfigureAwait(false);
+        await SayAsync(stdout, "connected").ConfigureAwait(false);
+        await ExpectLineAsync(input, "send").ConfigureAwait(false);
+
+        using var phase = new CancellationTokenSource(o.Timeout);
+        var resets = o.ResetEveryMs > 0
+            ? CommsBench.ResetRandomlyAsync([node], o with { ResetEveryMs = o.ResetEveryMs * o.Nodes, Seed = o.Seed + id }, phase.Token)
+            : Task.FromResult(0L);
+        var sending = CommsBench.SendAllAsync(node, o.Messages, phase.Token);
+        await handler.AllReceived.WaitAsync(phase.Token).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        await sending.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        await phase.CancelAsync().ConfigureAwait(false);
+        var stats = node.GetStatistics();
+        var checkers = handler.Checkers.OfType<DeliveryChecker>().ToList();
+        var result = new ChildResult(checkers.Sum(c => c.Lost), checkers.Sum(c => c.Duplicated), checkers.Sum(c => c.Reordered),
+            await resets.ConfigureAwait(false), stats.Sum(s => s.Retransmitted), stats.Sum(s => s.DuplicatesDropped),
+            stats.Max(s => (long)s.QueuedMessages), Process.GetCurrentProcess().PeakWorkingSet64);
+        await SayAsync(stdout, JsonSerializer.Serialize(result)).ConfigureAwait(false);
+
+        var command = await input.ReadLineAsync().ConfigureAwait(false);
+        if (command == "rtt")
+        {
+            var rtt = await CommsBench.RoundTripAsync(node, handler, o.RoundTrips, CancellationToken.None).ConfigureAwait(false);
+            await SayAsync(stdout, JsonSerializer.Serialize(new[] { rtt.At(0.5), rtt.At(0.99) })).ConfigureAwait(false);
+            command = await input.ReadLineAsync().ConfigureAwait(false);
+        }
+
+        if (command == "stop")
+        {
+            await node.ShutdownAsync().ConfigureAwait(false);
+            await SayAsync(stdout, "stopped").ConfigureAwait(false);
+        }
+
+        return DlmCli.Ok;
+    }
+
+    private static async Task SayAsync(TextWriter stdout, string line)
+    {
+        await stdout.WriteLineAsync(line).ConfigureAwait(false);
+        await stdout.FlushAsync().ConfigureAwait(false);
+    }
+
+    private static async Task ExpectLineAsync(StreamReader input, string expected)
+    {
+        var line = await input.ReadLineAsync().ConfigureAwait(false);
+        if (line != expected)
+        {
+            throw new InvalidOperationException($"bench child expected '{expected}' from its parent, got '{line}'");
+        }
+    }
+
+    private sealed record ChildResult(long Lost, long Duplicated, long Reordered, long Resets, long Retransmitted,
+        long DuplicatesDropped, long MaxQueued, long PeakWorkingSet);
+
+    private sealed class Child : IDisposable
+    {
+        private readonly Process _process;
+
+        private Child(Process process) => _process = process;
+
+        public static Child Start(CommsBenchOptions o, int id)
+        {
+            var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the dlm executable to start child processes");
+            var start = new ProcessStartInfo(self)
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            if (Path.GetFileNameWithoutExtension(self) == "dotnet")
+            {
+                start.ArgumentList.Add(typeof(Child).Assembly.Location);
+            }
+
+            foreach (var arg in new[]
+            {
+                "bench", "comms-node", "--id", id.ToString(CultureInfo.InvariantCulture),
+                "--nodes", o.Nodes.ToString(CultureInfo.InvariantCulture), "--messages", o.Messages.ToString(CultureInfo.InvariantCulture),
+                "--base", o.BaseAddress.ToString(), "--port", o.Port.ToString(CultureInfo.InvariantCulture),
+                "--round-trips", o.RoundTrips.ToString(CultureInfo.InvariantCulture), "--seed", o.Seed.ToString(CultureInfo.InvariantCulture),
+                "--timeout", ((int)o.Timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
+                "--reset-every", Math.Max(o.ResetEveryMs, 1).ToString(CultureInfo.InvariantCulture),
+            }.Where((_, i) => o.ResetEveryMs > 0 || i < 18))
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            return new Child(Process.Start(start) ?? throw new InvalidOperationException("could not start a bench child process"));
+        }
+
+        public async Task<string> ExpectAsync(string? expected)
+        {
+            var line = await _process.StandardOutput.ReadLineAsync().ConfigureAwait(false)
+                ?? throw new InvalidOperationException($"bench child {_process.Id} exited (code {(_process.HasExited ? _process.ExitCode : -1)})");
+            if (expected is not null && line != expected)
+            {
+                throw new InvalidOperationException($"bench child {_process.Id} said '{line}', expected '{expected}'");
+            }
+
+            return line;
+        }
+
+        public async Task<string> CommandAsync(string command, string? expected)
+        {
+            await _process.StandardInput.WriteLineAsync(command).ConfigureAwait(false);
+            await _process.StandardInput.FlushAsync().ConfigureAwait(false);
+            return await ExpectAsync(expected).ConfigureAwait(false);
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited && !_process.WaitForExit(5000))
+            {
+                _process.Kill();
+            }
+
+            _process.Dispose();
+        }
+    }
+}
