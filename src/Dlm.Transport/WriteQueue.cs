@@ -25,8 +25,20 @@ internal sealed class WriteQueue
     /// <summary>Entries held (sent-and-retained plus not yet sent).</summary>
     public int Count => _count;
 
-    /// <summary>Entries waiting to be written to a socket.</summary>
-    public int Pending => _count - _cursor;
+    /// <summary>Entries still to be written to a socket (tests and diagnostics).</summary>
+    public int Pending
+    {
+        get
+        {
+            var pending = 0;
+            for (var i = _cursor; i < _count; i++)
+            {
+                pending += (At(i).Flags & EntryFlags.Skip) == 0 ? 1 : 0;
+            }
+
+            return pending;
+        }
+    }
 
     /// <summary>Bytes held in retained entries (for statistics and bounds).</summary>
     public long RetainedBytes { get; private set; }
@@ -192,6 +204,11 @@ internal sealed class WriteQueue
         while (_count > 0)
         {
             ref var e = ref _ring[_head];
+            if ((e.Flags & (EntryFlags.Committed | EntryFlags.Skip)) == 0)
+            {
+                break; // still being filled: its chunk must not go back to the pool
+            }
+
             var retained = (e.Flags & EntryFlags.Retained) != 0;
             var done = retained
                 ? !ignoreSequence && (int)(e.Sequence - nextExpected) < 0
