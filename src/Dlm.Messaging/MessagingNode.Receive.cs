@@ -23,7 +23,7 @@ public sealed partial class MessagingNode
             return;
         }
 
-        lock (peer.ReceiveLock)
+        // The transport holds peer.ReceiveLock for the whole read batch (OnReceiveBatchStart/End).
         {
             ReceiveVerdict verdict;
             lock (peer.SyncRoot)
@@ -39,7 +39,7 @@ public sealed partial class MessagingNode
             switch (verdict)
             {
                 case ReceiveVerdict.Deliver:
-                    MessagingMetrics.Delivered.Add(1);
+                    peer.BatchDelivered++;
                     _handler.OnMessage(nodeId, packet);
                     break;
                 case ReceiveVerdict.Consumed:
@@ -56,8 +56,29 @@ public sealed partial class MessagingNode
     }
 
     /// <inheritdoc/>
+    void ITransportHandler.OnReceiveBatchStart(int nodeId)
+    {
+        // Messages from one peer reach the handler in sequence order even when they arrive on
+        // two sockets (main and othercon, spec §3.3): one batch at a time per peer.
+        if (_peers.TryGetValue(nodeId, out var peer))
+        {
+            peer.ReceiveLock.Enter();
+        }
+    }
+
+    /// <inheritdoc/>
     void ITransportHandler.OnReceiveBatchEnd(int nodeId)
     {
+        if (_peers.TryGetValue(nodeId, out var peer))
+        {
+            if (peer.BatchDelivered > 0)
+            {
+                MessagingMetrics.Delivered.Add(peer.BatchDelivered);
+                peer.BatchDelivered = 0;
+            }
+
+            peer.ReceiveLock.Exit();
+        }
     }
 
     /// <inheritdoc/>

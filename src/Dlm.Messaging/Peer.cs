@@ -37,6 +37,9 @@ internal sealed class Peer : IPeerActions
     public List<byte[]> WaitingForVersion { get; } = [];
 
     public long MalformedDropped;
+
+    /// <summary>Deliveries in the current read batch, published to the meter once per batch. Guarded by <see cref="ReceiveLock"/>.</summary>
+    public int BatchDelivered;
     public long Retransmitted;
 
     /// <summary>Completes at the next state or version change. Read under <see cref="SyncRoot"/>.</summary>
@@ -50,12 +53,7 @@ internal sealed class Peer : IPeerActions
         old.TrySetResult();
     }
 
-    public void SendAck(uint nextExpected)
-    {
-        var slot = Connection.ReserveLocked(WireLimits.HeaderSize, retained: false, 0);
-        PacketWriter.WriteAck(slot.Span, nextExpected, _localNodeId);
-        Connection.Commit(slot);
-    }
+    public void SendAck(uint nextExpected) => Connection.SetAckLocked(nextExpected);
 
     public void SendFin(uint sequence)
     {

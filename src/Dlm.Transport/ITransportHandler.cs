@@ -9,6 +9,9 @@ public interface ITransportHandler
     /// <summary>One complete message of <c>h_length</c> bytes (16..4096) from <paramref name="nodeId"/>. The span is valid only during the call.</summary>
     void OnMessage(int nodeId, ReadOnlySpan<byte> message);
 
+    /// <summary>A socket read produced complete messages; <see cref="OnMessage"/> calls follow, then <see cref="OnReceiveBatchEnd"/>, on this thread.</summary>
+    void OnReceiveBatchStart(int nodeId);
+
     /// <summary>The messages of one socket read were all delivered (a natural point to flush acknowledgements).</summary>
     void OnReceiveBatchEnd(int nodeId);
 

@@ -14,6 +14,9 @@ public sealed partial class PeerConnection
         Socket? replaced = null;
         string role;
         var retransmitted = -1;
+        socket.NoDelay = true;
+        SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
+        var stream = PrepareForUse(socket);
         lock (SyncRoot)
         {
             if (_stopping)
@@ -37,30 +40,37 @@ public sealed partial class PeerConnection
 
         if (role == "refused")
         {
+            stream.Dispose();
             socket.Dispose();
             return;
         }
 
-        socket.NoDelay = true;
-        SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
         TransportLog.Accepted(_logger, NodeId, role);
         replaced?.Dispose();
-        StartReceiving(socket);
+        StartReceiving(socket, stream);
         if (retransmitted >= 0)
         {
             _transport.Handler.OnConnected(NodeId, retransmitted);
         }
     }
 
-    private void StartReceiving(Socket socket) => _ = Task.Run(() => ReceiveLoopAsync(socket));
+    // The stream is made while the socket is still blocking (NetworkStream insists), then the
+    // socket turns non-blocking so an inline write can never stall the caller's thread.
+    private static NetworkStream PrepareForUse(Socket socket)
+    {
+        var stream = new NetworkStream(socket, ownsSocket: false);
+        socket.Blocking = false;
+        return stream;
+    }
+
+    private void StartReceiving(Socket socket, NetworkStream stream) => _ = Task.Run(() => ReceiveLoopAsync(socket, stream));
 
     // spec §3.5: read, cut complete messages by h_length, hand them over in arrival order.
     // Processing is inline, so a slow consumer stops the reads (TCP back-pressure) and at most
     // one read buffer plus a partial message is held per connection.
-    private async Task ReceiveLoopAsync(Socket socket)
+    private async Task ReceiveLoopAsync(Socket socket, NetworkStream stream)
     {
         var reason = "EOF";
-        var stream = new NetworkStream(socket, ownsSocket: false);
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
             bufferSize: _options.ReceiveBufferSize, minimumReadSize: WireLimits.MaxMessageLength, leaveOpen: true));
         try
@@ -109,37 +119,46 @@ public sealed partial class PeerConnection
 
     private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer)
     {
-        Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
         var handler = _transport.Handler;
-        var delivered = 0;
-        OperationStatus status;
-        while ((status = FrameReader.TryReadFrame(ref buffer, out var frame)) == OperationStatus.Done)
+        var status = FrameReader.TryReadFrame(ref buffer, out var frame);
+        if (status != OperationStatus.Done)
         {
-            scoped ReadOnlySpan<byte> message;
-            if (frame.IsSingleSegment)
-            {
-                message = frame.FirstSpan;
-            }
-            else
-            {
-                frame.CopyTo(scratch);
-                message = scratch[..(int)frame.Length];
-            }
-
-            delivered++;
-            try
-            {
-                handler.OnMessage(NodeId, message);
-            }
-#pragma warning disable CA1031 // a faulty handler must not kill the connection; the message is dropped and logged
-            catch (Exception e)
-#pragma warning restore CA1031
-            {
-                TransportLog.HandlerFailed(_logger, e, NodeId);
-            }
+            return status;
         }
 
-        if (delivered > 0)
+        Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
+        var delivered = 0;
+        handler.OnReceiveBatchStart(NodeId);
+        try
+        {
+            do
+            {
+                scoped ReadOnlySpan<byte> message;
+                if (frame.IsSingleSegment)
+                {
+                    message = frame.FirstSpan;
+                }
+                else
+                {
+                    frame.CopyTo(scratch);
+                    message = scratch[..(int)frame.Length];
+                }
+
+                delivered++;
+                try
+                {
+                    handler.OnMessage(NodeId, message);
+                }
+#pragma warning disable CA1031 // a faulty handler must not kill the connection; the message is dropped and logged
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    TransportLog.HandlerFailed(_logger, e, NodeId);
+                }
+            }
+            while ((status = FrameReader.TryReadFrame(ref buffer, out frame)) == OperationStatus.Done);
+        }
+        finally
         {
             Interlocked.Add(ref _messagesReceived, delivered);
             handler.OnReceiveBatchEnd(NodeId);
@@ -159,6 +178,7 @@ public sealed partial class PeerConnection
             if (_main == socket && !_connecting)
             {
                 _main = null;
+                _remainderLength = 0; // never resume half a message on another connection (spec §3.4)
                 wasOpen = true;
                 _disconnects++;
                 if (_queue.Count > 0)

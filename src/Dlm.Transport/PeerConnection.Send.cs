@@ -22,7 +22,7 @@ public sealed partial class PeerConnection
                     _signalled = false;
                     socket = _connecting ? null : _main;
                     stopping = _stopping;
-                    wanted = !_stopping && (_queue.Count > 0 || _connectRequested);
+                    wanted = !_stopping && (_queue.Count > 0 || _ackPending || _connectRequested);
                     if (_connecting || _main is not null)
                     {
                         _connectRequested = false;
@@ -56,7 +56,7 @@ public sealed partial class PeerConnection
                 }
 
                 await DrainAsync(socket, buffer, ct).ConfigureAwait(false);
-                if (stopping)
+                if (stopping && IsIdle())
                 {
                     HalfCloseAll(); // after the last queued byte, so nothing is cut off (spec §3.6)
                     return;
@@ -72,28 +72,39 @@ public sealed partial class PeerConnection
     {
         while (true)
         {
-            int length;
+            byte[] source;
+            int offset, length;
             lock (SyncRoot)
             {
-                if (_main != socket)
+                if (_main != socket || _sending)
+                {
+                    return; // an inline writer owns the socket; it signals when it is done
+                }
+
+                if (_remainderLength > 0)
+                {
+                    // The rest of a partial inline write goes first, so no message is ever split.
+                    (source, offset, length) = (_inline!, _remainderOffset, _remainderLength);
+                    _remainderLength = 0;
+                }
+                else
+                {
+                    (source, offset, length) = (buffer, 0, FillLocked(buffer));
+                }
+
+                if (length == 0)
                 {
                     return;
                 }
 
-                length = _queue.CopyOut(buffer, out _);
-                CheckCapacityLocked();
-            }
-
-            if (length == 0)
-            {
-                return;
+                _sending = true;
             }
 
             try
             {
                 for (var sent = 0; sent < length;)
                 {
-                    sent += await socket.SendAsync(buffer.AsMemory(sent, length - sent), SocketFlags.None, ct).ConfigureAwait(false);
+                    sent += await socket.SendAsync(source.AsMemory(offset + sent, length - sent), SocketFlags.None, ct).ConfigureAwait(false);
                 }
 
                 Interlocked.Add(ref _bytesSent, length);
@@ -102,9 +113,90 @@ public sealed partial class PeerConnection
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
                 // Whatever part of this write reached the peer is covered by retransmission (spec §3.4).
+                lock (SyncRoot)
+                {
+                    _sending = false;
+                }
+
                 SocketClosed(socket, "send failed: " + e.Message);
                 return;
             }
+            finally
+            {
+                lock (SyncRoot)
+                {
+                    _sending = false;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes what is queued on the caller's thread with one non-blocking send (after
+    /// <see cref="CommitLocked"/> returned true, outside the lock). A partial write leaves its
+    /// remainder to the send loop, which sends it before anything else.
+    /// </summary>
+    public void WriteInline()
+    {
+        Socket? socket;
+        byte[] buffer;
+        int length;
+        lock (SyncRoot)
+        {
+            socket = _main;
+            buffer = _inline ??= GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
+            length = socket is null || _connecting ? 0 : FillLocked(buffer);
+            if (length == 0)
+            {
+                _sending = false;
+                SignalLocked();
+                return;
+            }
+        }
+
+        int sent;
+        SocketError error;
+        try
+        {
+            sent = socket!.Send(buffer, 0, length, SocketFlags.None, out error);
+        }
+        catch (ObjectDisposedException)
+        {
+            (sent, error) = (0, SocketError.OperationAborted);
+        }
+
+        var failed = error is not (SocketError.Success or SocketError.WouldBlock);
+        if (sent > 0)
+        {
+            Interlocked.Add(ref _bytesSent, sent);
+            DlmMetrics.BytesSent.Add(sent);
+        }
+
+        lock (SyncRoot)
+        {
+            _sending = false;
+            if (!failed && sent < length && _main == socket)
+            {
+                (_remainderOffset, _remainderLength) = (sent, length - sent);
+            }
+
+            if (_remainderLength > 0 || _ackPending || _queue.HasSendable || _stopping)
+            {
+                SignalLocked();
+            }
+        }
+
+        if (failed)
+        {
+            SocketClosed(socket!, "send failed: " + error);
+        }
+    }
+
+    private bool IsIdle()
+    {
+        lock (SyncRoot)
+        {
+            return !_sending && _remainderLength == 0 && !_ackPending && !_queue.HasSendable;
         }
     }
 
@@ -153,21 +245,23 @@ public sealed partial class PeerConnection
             return null;
         }
 
+        var stream = PrepareForUse(socket);
         int retransmitted;
         lock (SyncRoot)
         {
             _connecting = false;
-            if (_main != socket)
-            {
-                socket.Dispose(); // closed or aborted while connecting
-                return null;
-            }
+            retransmitted = _main == socket ? Usable() : -1;
+        }
 
-            retransmitted = Usable();
+        if (retransmitted < 0)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            socket.Dispose(); // closed or aborted while connecting
+            return null;
         }
 
         TransportLog.Connected(_logger, NodeId, endPoint, retransmitted);
-        StartReceiving(socket);
+        StartReceiving(socket, stream);
         _transport.Handler.OnConnected(NodeId, retransmitted);
         return socket;
     }
@@ -175,6 +269,7 @@ public sealed partial class PeerConnection
     // A new main connection: everything retained goes out again, from its first byte (spec §2.7).
     private int Usable()
     {
+        _remainderLength = 0;
         _connects++;
         DlmMetrics.Connects.Add(1);
         return _queue.Rewind();

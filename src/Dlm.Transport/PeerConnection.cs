@@ -1,4 +1,5 @@
 using System.Net;
+using Dlm.Protocol;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 
@@ -26,6 +27,11 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _connectRequested;
     private bool _stopping;
     private TaskCompletionSource? _capacityWaiter;
+    private bool _sending;              // one writer at a time owns the main socket's send side: the loop or an inline writer
+    private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder
+    private int _remainderOffset, _remainderLength;
+    private uint _ack;
+    private bool _ackPending;
     private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
     private long _bytesSent, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
@@ -83,13 +89,67 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// <summary>Marks a filled slot ready; the send loop writes it after every message reserved before it.</summary>
     public void Commit(SendSlot slot)
     {
+        var nested = SyncRoot.IsHeldByCurrentThread; // then writing inline would happen under the lock
+        bool writeInline;
         lock (SyncRoot)
         {
-            if (_queue.Commit(slot.Id))
-            {
-                SignalLocked();
-            }
+            writeInline = CommitLocked(slot, mayWriteInline: !nested);
         }
+
+        if (writeInline)
+        {
+            WriteInline();
+        }
+    }
+
+    /// <summary>
+    /// Marks a filled slot ready; the caller holds <see cref="SyncRoot"/>. When it returns true the
+    /// connection was idle and the caller must call <see cref="WriteInline"/> once it has released
+    /// the lock: the message then goes out on the caller's thread, without a hop to the send loop.
+    /// </summary>
+    public bool CommitLocked(SendSlot slot, bool mayWriteInline)
+    {
+        if (!_queue.Commit(slot.Id))
+        {
+            return false;
+        }
+
+        if (mayWriteInline && !_sending && !_signalled && _remainderLength == 0 && _main is not null && !_connecting && !_stopping)
+        {
+            _sending = true;
+            return true;
+        }
+
+        SignalLocked();
+        return false;
+    }
+
+    /// <summary>
+    /// Queues a cumulative DLM_ACK carrying <paramref name="nextExpected"/> (spec §1.9). ACKs do not
+    /// wait in line: the latest one goes at the head of the next socket write, replacing any older
+    /// one not yet written, so a sender's unacknowledged queue drains promptly however much we
+    /// have queued ourselves. Caller holds <see cref="SyncRoot"/>.
+    /// </summary>
+    public void SetAckLocked(uint nextExpected)
+    {
+        _ack = nextExpected;
+        _ackPending = true;
+        SignalLocked();
+    }
+
+    // Under the lock: the pending ACK (if any) and then whole queued messages, for one socket write.
+    private int FillLocked(byte[] buffer)
+    {
+        var used = 0;
+        if (_ackPending)
+        {
+            used = PacketWriter.WriteAck(buffer, _ack, _transport.LocalNodeId);
+            _ackPending = false;
+        }
+
+        used += _queue.CopyOut(buffer.AsSpan(used), out _);
+        CheckCapacityLocked();
+        return used;
     }
 
     /// <summary>Drops retained messages acknowledged by a cumulative ACK of <paramref name="nextExpected"/>. Caller holds <see cref="SyncRoot"/>.</summary>

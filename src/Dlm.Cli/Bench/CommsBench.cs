@@ -18,10 +18,53 @@ internal static class CommsBench
     public static async Task<CommsBenchResult> RunInProcessAsync(CommsBenchOptions o, CancellationToken ct)
     {
         var addresses = o.Addresses();
-        var directions = o.Nodes * (o.Nodes - 1);
+        var total = o.Messages * o.Nodes * (o.Nodes - 1);
+        if (o.Warmup > 0)
+        {
+            // Warm-up runs, discarded: the JIT tiers both paths up before anything is measured.
+            await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Warmup, ct).ConfigureAwait(false);
+            await RunPhaseAsync(o with { Messages = o.Warmup, ResetEveryMs = 0, RoundTrips = 1000 }, addresses, ct).ConfigureAwait(false);
+        }
+
         var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
         var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
+        var run = await RunPhaseAsync(o, addresses, ct).ConfigureAwait(false);
+        var seconds = run.Elapsed.TotalSeconds;
+        var baseline = total / baselineElapsed.TotalSeconds;
+        return new CommsBenchResult
+        {
+            Nodes = o.Nodes,
+            MessageBytes = BenchMessages.WireLength,
+            Messages = total,
+            Lost = run.Checkers.Sum(c => c.Lost),
+            Duplicated = run.Checkers.Sum(c => c.Duplicated),
+            Reordered = run.Checkers.Sum(c => c.Reordered),
+            ElapsedSeconds = seconds,
+            ThroughputMsgsPerSecond = total / seconds,
+            ThroughputPerDirection = o.Messages / seconds,
+            ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / seconds / 1e6,
+            BaselineMsgsPerSecond = baseline,
+            ThroughputRatio = total / seconds / baseline,
+            RttP50 = run.Rtt.At(0.5),
+            RttP99 = run.Rtt.At(0.99),
+            BaselineRttP50 = baselineRtt.At(0.5),
+            BaselineRttP99 = baselineRtt.At(0.99),
+            RttRatio = run.Rtt.At(0.5) / baselineRtt.At(0.5),
+            Resets = run.Resets,
+            Retransmitted = run.Statistics.Sum(s => s.Retransmitted),
+            DuplicatesDropped = run.Statistics.Sum(s => s.DuplicatesDropped),
+            MaxQueuedMessages = run.MaxQueued,
+            ShutdownMilliseconds = run.Shutdown.TotalMilliseconds,
+            PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
+        };
+    }
 
+    private sealed record PhaseResult(TimeSpan Elapsed, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
+        long MaxQueued, long Resets, Percentiles Rtt, TimeSpan Shutdown);
+
+    // Start the nodes, connect, send, check, measure round trips, leave with the FIN handshake.
+    private static async Task<PhaseResult> RunPhaseAsync(CommsBenchOptions o, System.Net.IPAddress[] addresses, CancellationToken ct)
+    {
         var handlers = Enumerable.Range(1, o.Nodes).Select(i => new BenchHandler(i, o.Nodes, o.Messages)).ToArray();
         var nodes = StartNodes(o, addresses, handlers);
         try
@@ -47,35 +90,7 @@ internal static class CommsBench
             var shutdown = Stopwatch.StartNew();
             await Task.WhenAll(nodes.Select(n => n.ShutdownAsync())).ConfigureAwait(false);
             var checkers = handlers.SelectMany(h => h.Checkers.OfType<DeliveryChecker>()).ToList();
-            var total = o.Messages * directions;
-            var seconds = elapsed.TotalSeconds;
-            var baseline = total / baselineElapsed.TotalSeconds;
-            return new CommsBenchResult
-            {
-                Nodes = o.Nodes,
-                MessageBytes = BenchMessages.WireLength,
-                Messages = total,
-                Lost = checkers.Sum(c => c.Lost),
-                Duplicated = checkers.Sum(c => c.Duplicated),
-                Reordered = checkers.Sum(c => c.Reordered),
-                ElapsedSeconds = seconds,
-                ThroughputMsgsPerSecond = total / seconds,
-                ThroughputPerDirection = o.Messages / seconds,
-                ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / seconds / 1e6,
-                BaselineMsgsPerSecond = baseline,
-                ThroughputRatio = total / seconds / baseline,
-                RttP50 = rtt.At(0.5),
-                RttP99 = rtt.At(0.99),
-                BaselineRttP50 = baselineRtt.At(0.5),
-                BaselineRttP99 = baselineRtt.At(0.99),
-                RttRatio = rtt.At(0.5) / baselineRtt.At(0.5),
-                Resets = resetCount,
-                Retransmitted = stats.Sum(s => s.Retransmitted),
-                DuplicatesDropped = stats.Sum(s => s.DuplicatesDropped),
-                MaxQueuedMessages = maxQueued,
-                ShutdownMilliseconds = shutdown.Elapsed.TotalMilliseconds,
-                PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
-            };
+            return new PhaseResult(elapsed, checkers, stats, maxQueued, resetCount, rtt, shutdown.Elapsed);
         }
         finally
         {
