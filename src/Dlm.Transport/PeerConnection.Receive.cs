@@ -117,54 +117,73 @@ public sealed partial class PeerConnection
         }
     }
 
+    // Hot path. Complete messages inside the first segment are handed over in place; only a message
+    // that crosses a segment boundary is copied (into a stack buffer) first.
     private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer)
     {
-        var handler = _transport.Handler;
-        var status = FrameReader.TryReadFrame(ref buffer, out var frame);
-        if (status != OperationStatus.Done)
-        {
-            return status;
-        }
-
         Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
         var delivered = 0;
-        handler.OnReceiveBatchStart(NodeId);
         try
         {
-            do
+            while (true)
             {
-                scoped ReadOnlySpan<byte> message;
-                if (frame.IsSingleSegment)
+                var span = buffer.FirstSpan;
+                var offset = 0;
+                OperationStatus status;
+                while ((status = FrameReader.TryReadFrame(span[offset..], out var length)) == OperationStatus.Done)
                 {
-                    message = frame.FirstSpan;
-                }
-                else
-                {
-                    frame.CopyTo(scratch);
-                    message = scratch[..(int)frame.Length];
+                    Hand(span.Slice(offset, length), ref delivered);
+                    offset += length;
                 }
 
-                delivered++;
-                try
+                if (offset > 0)
                 {
-                    handler.OnMessage(NodeId, message);
+                    buffer = buffer.Slice(offset);
                 }
-#pragma warning disable CA1031 // a faulty handler must not kill the connection; the message is dropped and logged
-                catch (Exception e)
-#pragma warning restore CA1031
+
+                if (status == OperationStatus.InvalidData || buffer.IsSingleSegment)
                 {
-                    TransportLog.HandlerFailed(_logger, e, NodeId);
+                    return status;
                 }
+
+                status = FrameReader.TryReadFrame(ref buffer, out var frame);
+                if (status != OperationStatus.Done)
+                {
+                    return status;
+                }
+
+                frame.CopyTo(scratch);
+                Hand(scratch[..(int)frame.Length], ref delivered);
             }
-            while ((status = FrameReader.TryReadFrame(ref buffer, out frame)) == OperationStatus.Done);
         }
         finally
         {
-            Interlocked.Add(ref _messagesReceived, delivered);
-            handler.OnReceiveBatchEnd(NodeId);
+            if (delivered > 0)
+            {
+                Interlocked.Add(ref _messagesReceived, delivered);
+                _transport.Handler.OnReceiveBatchEnd(NodeId);
+            }
+        }
+    }
+
+    private void Hand(ReadOnlySpan<byte> message, ref int delivered)
+    {
+        var handler = _transport.Handler;
+        if (delivered++ == 0)
+        {
+            handler.OnReceiveBatchStart(NodeId);
         }
 
-        return status;
+        try
+        {
+            handler.OnMessage(NodeId, message);
+        }
+#pragma warning disable CA1031 // a faulty handler must not kill the connection; the message is dropped and logged
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            TransportLog.HandlerFailed(_logger, e, NodeId);
+        }
     }
 
     // A socket ended (EOF, error, framing error, abort). If it was the main connection and
