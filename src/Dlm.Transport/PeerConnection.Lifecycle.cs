@@ -5,6 +5,7 @@ namespace Dlm.Transport;
 public sealed partial class PeerConnection
 {
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<Task> _receiveLoops = [];
 
     /// <summary>
     /// Shutdown (spec §3.6): half-close every socket, wait up to <paramref name="timeout"/> for
@@ -79,6 +80,7 @@ public sealed partial class PeerConnection
         _signal.Dispose();
     }
 
+    // Stops every loop and waits for them, so no handler call and no socket outlives the stop.
     private async Task StopAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
@@ -89,6 +91,22 @@ public sealed partial class PeerConnection
         }
         catch (OperationCanceledException)
         {
+        }
+
+        Task[] loops;
+        lock (_receiveLoops)
+        {
+            loops = [.. _receiveLoops];
+        }
+
+        await Task.WhenAll(loops).ConfigureAwait(false);
+    }
+
+    private void SignalIfAllClosedLocked()
+    {
+        if (_stopping && _main is null && _other is null)
+        {
+            _allClosed.TrySetResult();
         }
     }
 

@@ -63,7 +63,15 @@ public sealed partial class PeerConnection
         return stream;
     }
 
-    private void StartReceiving(Socket socket, NetworkStream stream) => _ = Task.Run(() => ReceiveLoopAsync(socket, stream));
+    private void StartReceiving(Socket socket, NetworkStream stream)
+    {
+        var loop = Task.Run(() => ReceiveLoopAsync(socket, stream));
+        lock (_receiveLoops)
+        {
+            _receiveLoops.RemoveAll(t => t.IsCompleted);
+            _receiveLoops.Add(loop);
+        }
+    }
 
     // spec §3.5: read, cut complete messages by h_length, hand them over in arrival order.
     // Processing is inline, so a slow consumer stops the reads (TCP back-pressure) and at most
@@ -191,7 +199,6 @@ public sealed partial class PeerConnection
     private void SocketClosed(Socket socket, string reason)
     {
         var wasOpen = false;
-        var allClosed = false;
         lock (SyncRoot)
         {
             if (_main == socket && !_connecting)
@@ -212,7 +219,7 @@ public sealed partial class PeerConnection
                 _disconnects++;
             }
 
-            allClosed = _stopping && _main is null && _other is null;
+            SignalIfAllClosedLocked();
         }
 
         socket.Dispose();
@@ -220,11 +227,6 @@ public sealed partial class PeerConnection
         {
             DlmMetrics.Disconnects.Add(1);
             TransportLog.Closed(_logger, NodeId, reason);
-        }
-
-        if (allClosed)
-        {
-            _allClosed.TrySetResult();
         }
     }
 }

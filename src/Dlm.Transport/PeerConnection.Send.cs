@@ -236,6 +236,7 @@ public sealed partial class PeerConnection
                 }
 
                 _connectFailures++;
+                SignalIfAllClosedLocked();
             }
 
             socket.Dispose();
@@ -255,6 +256,11 @@ public sealed partial class PeerConnection
 
         if (retransmitted < 0)
         {
+            lock (SyncRoot)
+            {
+                SignalIfAllClosedLocked();
+            }
+
             await stream.DisposeAsync().ConfigureAwait(false);
             socket.Dispose(); // closed or aborted while connecting
             return null;

@@ -1,0 +1,272 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Dlm.Transport.Tests;
+
+public sealed partial class TransportTests
+{
+    // ---- connect (spec §3.3) ----------------------------------------------------------------------
+
+    [Fact]
+    public async Task Connect_BothSidesAtOnce_BothUsableAndMessagesFlowEachWay()
+    {
+        // Repeated on fresh addresses: the interleaving of the two connects and accepts varies.
+        for (var round = 0; round < 8; round++)
+        {
+            var ip = TestNet.AllocateAddresses(2);
+            var h1 = new RecordingHandler(1);
+            var h2 = new RecordingHandler(2);
+            var t1 = TestNet.Start(TestNet.Options(1, ip), h1);
+            var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+            try
+            {
+                using (var go = new Barrier(2))
+                {
+                    await Task.WhenAll(
+                        Task.Run(() => { go.SignalAndWait(); t1.GetPeer(2).Connect(); }),
+                        Task.Run(() => { go.SignalAndWait(); t2.GetPeer(1).Connect(); }));
+                }
+
+                await h1.WaitForConnectsAsync(2, 1, Timeout);
+                await h2.WaitForConnectsAsync(1, 1, Timeout);
+                Assert.True(t1.GetPeer(2).IsConnected, $"round {round}: node 1 has no usable main connection to node 2");
+                Assert.True(t2.GetPeer(1).IsConnected, $"round {round}: node 2 has no usable main connection to node 1");
+
+                for (uint i = 0; i < 50; i++)
+                {
+                    TestNet.Send(t1, 2, TestNet.Frame(1, i, 40 + (int)i));
+                    TestNet.Send(t2, 1, TestNet.Frame(2, i, 40 + (int)i));
+                }
+
+                await h2.WaitForMessagesAsync(1, 50, Timeout);
+                await h1.WaitForMessagesAsync(2, 50, Timeout);
+                Assert.Equal(Enumerable.Range(0, 50).Select(i => (uint)i), h2.MessagesFrom(1).Select(TestNet.CounterOf));
+                Assert.Equal(Enumerable.Range(0, 50).Select(i => (uint)i), h1.MessagesFrom(2).Select(TestNet.CounterOf));
+            }
+            finally
+            {
+                await Task.WhenAll(t1.DisposeAsync().AsTask(), t2.DisposeAsync().AsTask());
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Connect_PeerAlsoConnected_InboundIsOtherconAndStillRead()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var handler = new RecordingHandler(1);
+        await using var transport = TestNet.Start(TestNet.Options(1, ip), handler);
+
+        // Node 2 (raw) opens two connections: the first becomes node 1's main, the second its othercon.
+        using var main = await TestNet.ConnectRawAsync(ip[1], ip[0]);
+        await handler.WaitForConnectsAsync(2, 1, Timeout);
+        using var other = await TestNet.ConnectRawAsync(ip[1], ip[0]);
+        await other.SendAsync(TestNet.Frame(2, 0, 50));
+        await handler.WaitForMessagesAsync(2, 1, Timeout);
+        await main.SendAsync(TestNet.Frame(2, 1, 50));
+        await handler.WaitForMessagesAsync(2, 2, Timeout);
+
+        // Node 1 sends on its main connection only.
+        TestNet.Send(transport, 2, TestNet.Frame(1, 9, 32));
+        var buffer = new byte[32];
+        var read = 0;
+        using var cts = new CancellationTokenSource(Timeout);
+        while (read < buffer.Length)
+        {
+            read += await main.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, cts.Token);
+        }
+
+        Assert.Equal(9u, TestNet.CounterOf(buffer));
+        Assert.Equal(0, other.Available);
+        Assert.Single(handler.ConnectsOf(2));
+    }
+
+    // ---- shutdown (spec §3.6, §9.3) ---------------------------------------------------------------
+
+    [Fact]
+    public async Task Shutdown_BothSidesAtOnce_HalfCloseAndFinishQuickly()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var h1 = new RecordingHandler(1);
+        var h2 = new RecordingHandler(2);
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = TimeSpan.FromSeconds(5) }, h1);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip) with { ShutdownTimeout = TimeSpan.FromSeconds(5) }, h2);
+        for (uint i = 0; i < 100; i++)
+        {
+            TestNet.Send(t1, 2, TestNet.Frame(1, i, 100));
+            TestNet.Send(t2, 1, TestNet.Frame(2, i, 100));
+        }
+
+        await h2.WaitForMessagesAsync(1, 100, Timeout);
+        await h1.WaitForMessagesAsync(2, 100, Timeout);
+
+        var stopwatch = Stopwatch.StartNew();
+        await Task.WhenAll(t1.ShutdownAsync(), t2.ShutdownAsync()).WaitAsync(Timeout);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"shutdown of nodes 1 and 2 took {stopwatch.Elapsed} (timeout 5 s)");
+        Assert.False(t1.GetPeer(2).IsConnected);
+        Assert.False(t2.GetPeer(1).IsConnected);
+    }
+
+    [Fact]
+    public async Task Shutdown_OneSide_PeerClosesOnEofAndShutdownFinishesQuickly()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var h1 = new RecordingHandler(1);
+        var h2 = new RecordingHandler(2);
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = TimeSpan.FromSeconds(5) }, h1);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        TestNet.Send(t1, 2, TestNet.Frame(1, 0, 100));
+        await h2.WaitForMessagesAsync(1, 1, Timeout);
+
+        // The last message queued before shutdown still goes out before the half-close (spec §3.6).
+        TestNet.Send(t1, 2, TestNet.Frame(1, 1, 4096));
+        var stopwatch = Stopwatch.StartNew();
+        await t1.ShutdownAsync().WaitAsync(Timeout);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"node 1's shutdown took {stopwatch.Elapsed}: node 2 should close on EOF (spec §9.3)");
+        await h2.WaitForMessagesAsync(1, 2, Timeout);
+        Assert.Equal(4096, h2.MessagesFrom(1)[1].Length);
+    }
+
+    [Fact]
+    public async Task Shutdown_PeerNeverClosesAndStopsReading_FinishesAfterShutdownTimeout()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var handler = new RecordingHandler(1);
+        await using var transport = TestNet.Start(TestNet.Options(1, ip), handler); // ShutdownTimeout 1 s
+        using var stubborn = await TestNet.ConnectRawAsync(ip[1], ip[0]);
+        await handler.WaitForConnectsAsync(2, 1, Timeout);
+
+        // 16 MiB that node 2 never reads: node 1's send is stuck on a full window when shutdown starts.
+        for (uint i = 0; i < 4096; i++)
+        {
+            TestNet.Send(transport, 2, TestNet.Frame(1, i, 4096));
+        }
+
+        var stopwatch = Stopwatch.StartNew();
+        await transport.ShutdownAsync().WaitAsync(Timeout);
+        var elapsed = stopwatch.Elapsed;
+        Assert.True(elapsed >= TimeSpan.FromSeconds(0.9), $"node 1's shutdown took {elapsed}, less than its 1 s timeout, yet node 2 never closed");
+        Assert.True(elapsed < TimeSpan.FromSeconds(3), $"node 1's shutdown took {elapsed} with a 1 s timeout");
+        await TestNet.ExpectClosedAsync(stubborn, "node 1 after its shutdown timeout");
+    }
+
+    [Fact]
+    public async Task Shutdown_AfterTimeout_NoConnectionLeftWhenShutdownReturns()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var handler = new RecordingHandler(1);
+        await using var transport = TestNet.Start(TestNet.Options(1, ip), handler); // ShutdownTimeout 1 s
+        using var stubborn = await TestNet.ConnectRawAsync(ip[1], ip[0]);
+        await handler.WaitForConnectsAsync(2, 1, Timeout);
+
+        await transport.ShutdownAsync().WaitAsync(Timeout);
+        var stats = transport.GetPeer(2).GetStatistics();
+        Assert.False(stats.Connected, "node 1 still reports a connection to node 2 after ShutdownAsync returned");
+        Assert.Equal(1, stats.Disconnects);
+    }
+
+    [Fact]
+    public async Task Shutdown_WhileConnectIsPending_FinishesQuickly()
+    {
+        var ip = TestNet.AllocateAddresses(3);
+        var handler = new RecordingHandler(1);
+        await using var transport = TestNet.Start(TestNet.Options(1, ip[..2]) with { ShutdownTimeout = TimeSpan.FromSeconds(3) }, handler);
+
+        // Node 2's "listener" never accepts and its accept queue (backlog 0: one connection) is
+        // full, so node 1's SYNs are dropped and its connect stays pending until shutdown aborts it.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(ip[1], TestNet.Port));
+        listener.Listen(0);
+        using var filler = await TestNet.ConnectRawAsync(ip[2], ip[1]);
+
+        transport.GetPeer(2).Connect();
+        Assert.Contains("SYN-SENT", await SocketTableAsync(ip[0]), StringComparison.Ordinal);
+
+        var stopwatch = Stopwatch.StartNew();
+        await transport.ShutdownAsync().WaitAsync(Timeout);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1),
+            $"node 1's shutdown took {stopwatch.Elapsed} (ShutdownTimeout 3 s) with only a pending connect to node 2 to abort");
+    }
+
+    // ---- fault injection and retransmission (spec §2.7, §3.3) -------------------------------------
+
+    [Fact]
+    public async Task Abort_ConnectedPeer_ReconnectsAndResendsRetainedMessages()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var h1 = new RecordingHandler(1);
+        var h2 = new RecordingHandler(2);
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip), h1);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+
+        for (uint seq = 0; seq < 10; seq++)
+        {
+            TestNet.Send(t1, 2, TestNet.Frame(1, seq, 200), retained: true, sequence: seq);
+        }
+
+        TestNet.Send(t1, 2, TestNet.Frame(1, 100, 16)); // a plain one (an ACK, say): sent once, never again
+        await h2.WaitForMessagesAsync(1, 11, Timeout);
+        Assert.Equal([0], h1.ConnectsOf(2));
+
+        var peer = t1.GetPeer(2);
+        lock (peer.SyncRoot)
+        {
+            Assert.Equal(4, peer.ReleaseLocked(4)); // the peer acknowledged 0..3
+        }
+
+        Assert.Equal(6 * 200, peer.GetStatistics().RetainedBytes);
+        peer.Abort();
+
+        await h1.WaitForConnectsAsync(2, 2, Timeout);
+        Assert.Equal([0, 6], h1.ConnectsOf(2));
+        await h2.WaitForMessagesAsync(1, 17, Timeout);
+        Assert.Equal([.. Enumerable.Range(0, 10).Select(i => (uint)i), 100u, 4u, 5u, 6u, 7u, 8u, 9u],
+            h2.MessagesFrom(1).Select(TestNet.CounterOf));
+        var stats = peer.GetStatistics();
+        Assert.Equal(2, stats.Connects);
+        Assert.True(stats.Disconnects >= 1, $"node 1 counted {stats.Disconnects} disconnects from node 2 after Abort");
+        Assert.Equal(6 * 200, stats.RetainedBytes);
+    }
+
+    // ---- SO_MARK (spec §3.2, §3.7) ----------------------------------------------------------------
+
+    [Fact]
+    public async Task ClusterMark_NonZeroAsRoot_ListenerAcceptsAndPeersTalk()
+    {
+        if (!OperatingSystem.IsLinux() || !Environment.IsPrivilegedProcess)
+        {
+            return; // SO_MARK needs CAP_NET_ADMIN; this machine runs the tests as root
+        }
+
+        var ip = TestNet.AllocateAddresses(3);
+        var h1 = new RecordingHandler(1);
+        var h2 = new RecordingHandler(2);
+        var o1 = TestNet.Options(1, ip[..2]) with { ClusterMark = 0x2A };
+        var o2 = TestNet.Options(2, ip[..2]) with { Addresses = TestNet.Book(2, ip[..2], markOfNode1: 0x77), ClusterMark = 0x2B };
+        await using var t1 = TestNet.Start(o1, h1);
+        await using var t2 = TestNet.Start(o2, h2);
+
+        Assert.Contains("fwmark:0x2a", await SocketTableAsync(ip[0]), StringComparison.Ordinal);
+
+        TestNet.Send(t2, 1, TestNet.Frame(2, 1, 64)); // node 2 connects with node 1's own mark, 0x77
+        TestNet.Send(t1, 2, TestNet.Frame(1, 2, 64));
+        await h1.WaitForMessagesAsync(2, 1, Timeout);
+        await h2.WaitForMessagesAsync(1, 1, Timeout);
+        Assert.Contains("fwmark:0x77", await SocketTableAsync(ip[1]), StringComparison.Ordinal);
+
+        using var stranger = await TestNet.ConnectRawAsync(ip[2], ip[0]);
+        await TestNet.ExpectClosedAsync(stranger, $"node 1 (mark 0x2a) and unconfigured {ip[2]}");
+        Assert.Equal(1, t1.RejectedConnections);
+    }
+
+    // `ss -e` shows each socket's fwmark; only sockets bound to `address` are listed.
+    private static async Task<string> SocketTableAsync(IPAddress address)
+    {
+        var info = new ProcessStartInfo("ss", $"-tanHe src {address}") { RedirectStandardOutput = true, UseShellExecute = false };
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not run ss");
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(Timeout);
+        return output;
+    }
+}
