@@ -28,7 +28,7 @@ internal static class BenchCommand
     private static void Print(CommsBenchResult r, TextWriter o)
     {
         var c = CultureInfo.InvariantCulture;
-        o.WriteLine(string.Create(c, $"dlm bench comms: {r.Nodes} nodes ({(r.Processes ? "one process each" : "one process")}), {r.MessageBytes}-byte messages, {r.Messages:N0} messages"));
+        o.WriteLine(string.Create(c, $"dlm bench comms: {r.Nodes} nodes ({(r.Processes ? "one process each" : "one process")}), {r.MessageBytes}-byte messages, {r.Messages:N0} messages{(r.Rounds > 1 ? $", median of {r.Rounds} rounds" : "")}"));
         o.WriteLine(string.Create(c, $"  delivery   : {r.Lost} lost, {r.Duplicated} duplicated, {r.Reordered} reordered -> {(r.Passed ? "OK" : "FAILED")}"));
         o.WriteLine(string.Create(c, $"  throughput : {r.ThroughputMsgsPerSecond:N0} msgs/s ({r.ThroughputPerDirection:N0} per direction), {r.ThroughputMegabytesPerSecond:F1} MB/s"));
         o.WriteLine(string.Create(c, $"  baseline   : raw TCP {r.BaselineMsgsPerSecond:N0} msgs/s; ratio {r.ThroughputRatio:F2}"));

@@ -23,11 +23,12 @@ internal static class DlmCli
           dlm wire hash NAME                          resource hash (Linux jhash) of NAME, as 0xXXXXXXXX
           dlm wire lockspace-id NAME                  lockspace global id (CRC-32 of "dlm:ls:NAME\0")
           dlm bench comms [--nodes N] [--messages N] [--processes] [--reset-every MS] [--json]
-                          [--base 127.0.0.1] [--port 21064] [--round-trips N] [--warmup N] [--seed N] [--timeout S]
+                          [--base 127.0.0.1] [--port 21064] [--round-trips N] [--warmup N] [--repeat N] [--seed N] [--timeout S]
                                                       messaging benchmark: N nodes on 127.0.0.x, each sends
                                                       N counted messages to every other; checks exactly-once
                                                       in-order delivery; raw-TCP baseline (port+1) in the
-                                                      same run; exit 1 if anything was lost or reordered
+                                                      same run (--repeat N alternates N rounds of both and
+                                                      reports medians); exit 1 if anything was lost or reordered
           dlm help                                    this text
 
         Exit codes: 0 success, 1 invalid input or failed check, 2 usage error.

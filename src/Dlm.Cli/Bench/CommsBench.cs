@@ -26,37 +26,58 @@ internal static class CommsBench
             await RunPhaseAsync(o with { Messages = o.Warmup, ResetEveryMs = 0, RoundTrips = 1000 }, addresses, ct).ConfigureAwait(false);
         }
 
-        var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
-        var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
-        var run = await RunPhaseAsync(o, addresses, ct).ConfigureAwait(false);
+        // Rounds alternate baseline and DLM so both see the same machine; medians are reported.
+        var baselineRates = new List<double>();
+        var baselineP50 = new List<double>();
+        var baselineP99 = new List<double>();
+        var runs = new List<PhaseResult>();
+        for (var round = 0; round < o.Repeat; round++)
+        {
+            var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
+            var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
+            baselineRates.Add(total / baselineElapsed.TotalSeconds);
+            baselineP50.Add(baselineRtt.At(0.5));
+            baselineP99.Add(baselineRtt.At(0.99));
+            runs.Add(await RunPhaseAsync(o with { Seed = o.Seed + round }, addresses, ct).ConfigureAwait(false));
+        }
+
+        var run = runs.OrderBy(r => r.Elapsed).ElementAt(runs.Count / 2); // the median run
         var seconds = run.Elapsed.TotalSeconds;
-        var baseline = total / baselineElapsed.TotalSeconds;
+        var baseline = Median(baselineRates);
+        var rttP50 = Median(runs.Select(r => r.Rtt.At(0.5)));
         return new CommsBenchResult
         {
             Nodes = o.Nodes,
             MessageBytes = BenchMessages.WireLength,
             Messages = total,
-            Lost = run.Checkers.Sum(c => c.Lost),
-            Duplicated = run.Checkers.Sum(c => c.Duplicated),
-            Reordered = run.Checkers.Sum(c => c.Reordered),
+            Rounds = o.Repeat,
+            Lost = runs.Sum(r => r.Checkers.Sum(c => c.Lost)),
+            Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
+            Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
             ElapsedSeconds = seconds,
             ThroughputMsgsPerSecond = total / seconds,
             ThroughputPerDirection = o.Messages / seconds,
             ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / seconds / 1e6,
             BaselineMsgsPerSecond = baseline,
             ThroughputRatio = total / seconds / baseline,
-            RttP50 = run.Rtt.At(0.5),
-            RttP99 = run.Rtt.At(0.99),
-            BaselineRttP50 = baselineRtt.At(0.5),
-            BaselineRttP99 = baselineRtt.At(0.99),
-            RttRatio = run.Rtt.At(0.5) / baselineRtt.At(0.5),
-            Resets = run.Resets,
-            Retransmitted = run.Statistics.Sum(s => s.Retransmitted),
-            DuplicatesDropped = run.Statistics.Sum(s => s.DuplicatesDropped),
-            MaxQueuedMessages = run.MaxQueued,
+            RttP50 = rttP50,
+            RttP99 = Median(runs.Select(r => r.Rtt.At(0.99))),
+            BaselineRttP50 = Median(baselineP50),
+            BaselineRttP99 = Median(baselineP99),
+            RttRatio = rttP50 / Median(baselineP50),
+            Resets = runs.Sum(r => r.Resets),
+            Retransmitted = runs.Sum(r => r.Statistics.Sum(s => s.Retransmitted)),
+            DuplicatesDropped = runs.Sum(r => r.Statistics.Sum(s => s.DuplicatesDropped)),
+            MaxQueuedMessages = runs.Max(r => r.MaxQueued),
             ShutdownMilliseconds = run.Shutdown.TotalMilliseconds,
             PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
         };
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
     }
 
     private sealed record PhaseResult(TimeSpan Elapsed, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,

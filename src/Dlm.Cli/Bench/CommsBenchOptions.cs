@@ -15,6 +15,7 @@ internal sealed record CommsBenchOptions
     public int Port { get; init; } = WireLimits.DefaultPort;
     public int RoundTrips { get; init; } = 5_000;
     public long Warmup { get; init; } = 200_000;
+    public int Repeat { get; init; } = 1;
     public int Seed { get; init; } = 42;
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(3);
 
@@ -45,6 +46,7 @@ internal sealed record CommsBenchOptions
                 "--json" => o with { Json = true },
                 "--base" => o with { BaseAddress = IPAddress.TryParse(Value(), out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? a : throw new UsageException("--base takes an IPv4 address such as 127.0.0.1") },
                 "--port" => o with { Port = Int(Value(), "--port", 1, 65534) },
+                "--repeat" => o with { Repeat = Int(Value(), "--repeat", 1, 100) },
                 "--warmup" => o with { Warmup = Int(Value(), "--warmup", 0, 100_000_000) },
                 "--round-trips" => o with { RoundTrips = Int(Value(), "--round-trips", 1, 10_000_000) },
                 "--seed" => o with { Seed = Int(Value(), "--seed", 0, int.MaxValue) },

@@ -7,6 +7,7 @@ internal sealed record CommsBenchResult
 {
     [JsonPropertyName("nodes")] public int Nodes { get; init; }
     [JsonPropertyName("processes")] public bool Processes { get; init; }
+    [JsonPropertyName("rounds")] public int Rounds { get; init; } = 1;
     [JsonPropertyName("message_bytes")] public int MessageBytes { get; init; }
     [JsonPropertyName("messages")] public long Messages { get; init; }
     [JsonPropertyName("lost")] public long Lost { get; init; }
