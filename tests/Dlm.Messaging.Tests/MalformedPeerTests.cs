@@ -26,8 +26,8 @@ public sealed partial class MalformedPeerTests
         await using var n1 = node;
         var (third, thirdRecorder) = StartNode(3, ip);
         await using var n3 = third;
-        SendStatus(node, 3);
-        SendStatus(third, 1);
+        TestCluster.SendStatus(node, 3);
+        TestCluster.SendStatus(third, 1);
         await recorder.WaitForRcomAsync(3, RcomType.Status, Timeout);
         await thirdRecorder.WaitForRcomAsync(1, RcomType.Status, Timeout);
 
@@ -235,27 +235,14 @@ public sealed partial class MalformedPeerTests
         Assert.Equal(0u, stats.SeqSend);
     }
 
-    private static (MessagingNode Node, Recorder Recorder) StartNode(int nodeId, IPAddress[] addresses)
-    {
-        var options = new MessagingOptions
+    // FinTimeout, VersionWaitTimeout and ShutdownTimeout of 1 s: the dead-peer tests time them.
+    private static (MessagingNode Node, Recorder Recorder) StartNode(int nodeId, IPAddress[] addresses) =>
+        TestCluster.StartNode(nodeId, addresses.Select((a, i) => new NodeAddress(i + 1, [a])), o => o with
         {
-            Transport = new TransportOptions
-            {
-                Addresses = new AddressBook(nodeId, addresses.Select((a, i) => new NodeAddress(i + 1, [a]))),
-                ReconnectInterval = TimeSpan.FromMilliseconds(50),
-                ShutdownTimeout = TimeSpan.FromSeconds(1),
-            },
+            Transport = o.Transport with { ShutdownTimeout = TimeSpan.FromSeconds(1) },
             FinTimeout = TimeSpan.FromSeconds(1),
             VersionWaitTimeout = TimeSpan.FromSeconds(1),
-        };
-        var recorder = new Recorder(nodeId);
-        var node = new MessagingNode(options, recorder);
-        node.Start();
-        return (node, recorder);
-    }
-
-    private static void SendStatus(MessagingNode from, int to) =>
-        from.SendRcom(to, TestCluster.Lockspace, new RcomHeader(RcomType.Status, 0, 1, 1, 0), new byte[WireLimits.RcomStatusSize]);
+        });
 
     private static void SendCounted(MessagingNode from, int to, uint first, uint count)
     {

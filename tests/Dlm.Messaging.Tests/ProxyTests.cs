@@ -69,8 +69,8 @@ public sealed class ProxyTests
 
         node1.AddMember(2);
         node2.AddMember(1);
-        SendStatus(node1, 2);
-        SendStatus(node2, 1);
+        TestCluster.SendStatus(node1, 2);
+        TestCluster.SendStatus(node2, 1);
         // STATUS is stateless (never retransmitted): let the versions be detected before resets start.
         await recorder2.WaitForRcomAsync(1, RcomType.Status, Timeout);
         await recorder1.WaitForRcomAsync(2, RcomType.Status, Timeout);
@@ -132,8 +132,8 @@ public sealed class ProxyTests
         await using var n1 = node1;
         var (node2, recorder2) = StartNode(2, [new(1, [ip[2], ip[0]]), new(2, [ip[1]])]);
         await using var n2 = node2;
-        SendStatus(node1, 2);
-        SendStatus(node2, 1);
+        TestCluster.SendStatus(node1, 2);
+        TestCluster.SendStatus(node2, 1);
         await recorder2.WaitForRcomAsync(1, RcomType.Status, Timeout);
         await recorder1.WaitForRcomAsync(2, RcomType.Status, Timeout);
         var connects = node1.GetStatistics(2).Transport.Connects;
@@ -171,27 +171,11 @@ public sealed class ProxyTests
         }
     }
 
-    private static (MessagingNode Node, Recorder Recorder) StartNode(int nodeId, NodeAddress[] book)
-    {
-        var options = new MessagingOptions
+    private static (MessagingNode Node, Recorder Recorder) StartNode(int nodeId, NodeAddress[] book) =>
+        TestCluster.StartNode(nodeId, book, o => o with
         {
-            Transport = new TransportOptions
-            {
-                Addresses = new AddressBook(nodeId, book),
-                ReconnectInterval = TimeSpan.FromMilliseconds(20),
-                ShutdownTimeout = TimeSpan.FromSeconds(1),
-            },
-            FinTimeout = TimeSpan.FromSeconds(2),
-            VersionWaitTimeout = TimeSpan.FromSeconds(2),
-        };
-        var recorder = new Recorder(nodeId);
-        var node = new MessagingNode(options, recorder);
-        node.Start();
-        return (node, recorder);
-    }
-
-    private static void SendStatus(MessagingNode from, int to) =>
-        from.SendRcom(to, TestCluster.Lockspace, new RcomHeader(RcomType.Status, 0, 1, 1, 0), new byte[WireLimits.RcomStatusSize]);
+            Transport = o.Transport with { ReconnectInterval = TimeSpan.FromMilliseconds(20), ShutdownTimeout = TimeSpan.FromSeconds(1) },
+        });
 
     private static async Task<string> ReceiveTextAsync(Socket socket, int length)
     {

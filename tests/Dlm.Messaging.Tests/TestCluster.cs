@@ -36,43 +36,47 @@ internal sealed class TestCluster : IAsyncDisposable
     public static TestCluster Start(int count, Func<MessagingOptions, MessagingOptions>? configure = null, IPAddress[]? addresses = null)
     {
         addresses ??= AllocateAddresses(count);
-        var book = Enumerable.Range(1, count).Select(i => new NodeAddress(i, [addresses[i - 1]])).ToList();
-        var recorders = new Recorder[count];
-        var nodes = new MessagingNode[count];
-        for (var i = 0; i < count; i++)
-        {
-            var options = new MessagingOptions
-            {
-                Transport = new TransportOptions
-                {
-                    Addresses = new AddressBook(i + 1, book),
-                    ReconnectInterval = TimeSpan.FromMilliseconds(50),
-                    ShutdownTimeout = TimeSpan.FromSeconds(2),
-                },
-                FinTimeout = TimeSpan.FromSeconds(2),
-                VersionWaitTimeout = TimeSpan.FromSeconds(2),
-            };
-            recorders[i] = new Recorder(i + 1);
-            nodes[i] = new MessagingNode(configure?.Invoke(options) ?? options, recorders[i]);
-        }
-
-        foreach (var node in nodes)
-        {
-            node.Start();
-        }
-
-        return new TestCluster(nodes, recorders, addresses);
+        var book = Enumerable.Range(1, count).Select(i => new NodeAddress(i, [addresses[i - 1]])).ToArray();
+        var started = Enumerable.Range(1, count).Select(i => StartNode(i, book, configure)).ToArray();
+        return new TestCluster(started.Select(s => s.Node).ToArray(), started.Select(s => s.Recorder).ToArray(), addresses);
     }
+
+    /// <summary>
+    /// One started node with test timings (50 ms reconnect, 2 s shutdown, FIN and version waits)
+    /// that <paramref name="configure"/> may change.
+    /// </summary>
+    public static (MessagingNode Node, Recorder Recorder) StartNode(int nodeId, IEnumerable<NodeAddress> book,
+        Func<MessagingOptions, MessagingOptions>? configure = null)
+    {
+        var options = new MessagingOptions
+        {
+            Transport = new TransportOptions
+            {
+                Addresses = new AddressBook(nodeId, book),
+                ReconnectInterval = TimeSpan.FromMilliseconds(50),
+                ShutdownTimeout = TimeSpan.FromSeconds(2),
+            },
+            FinTimeout = TimeSpan.FromSeconds(2),
+            VersionWaitTimeout = TimeSpan.FromSeconds(2),
+        };
+        var recorder = new Recorder(nodeId);
+        var node = new MessagingNode(configure?.Invoke(options) ?? options, recorder);
+        node.Start();
+        return (node, recorder);
+    }
+
+    /// <summary>A stateless RCOM STATUS from <paramref name="from"/> to <paramref name="to"/> (version detection, spec §2.8).</summary>
+    public static void SendStatus(MessagingNode from, int to) =>
+        from.SendRcom(to, Lockspace, new RcomHeader(RcomType.Status, 0, 1, 1, 0), new byte[WireLimits.RcomStatusSize]);
 
     /// <summary>Every node pings every other with a stateless RCOM STATUS, as recovery does, so versions get detected.</summary>
     public void Ping()
     {
-        var payload = new byte[WireLimits.RcomStatusSize];
         foreach (var from in Nodes)
         {
             foreach (var to in Nodes.Where(n => n != from))
             {
-                from.SendRcom(to.LocalNodeId, Lockspace, new RcomHeader(RcomType.Status, 0, 1, 1, 0), payload);
+                SendStatus(from, to.LocalNodeId);
             }
         }
     }

@@ -18,7 +18,7 @@ internal static class CommsBench
     public static async Task<CommsBenchResult> RunInProcessAsync(CommsBenchOptions o, CancellationToken ct)
     {
         var addresses = o.Addresses();
-        var total = o.Messages * o.Nodes * (o.Nodes - 1);
+        var total = o.TotalMessages;
         if (o.Warmup > 0)
         {
             // Warm-up runs, discarded: the JIT tiers both paths up before anything is measured.
@@ -45,21 +45,11 @@ internal static class CommsBench
         var seconds = run.Elapsed.TotalSeconds;
         var baseline = Median(baselineRates);
         var rttP50 = Median(runs.Select(r => r.Rtt.At(0.5)));
-        return new CommsBenchResult
+        return CommsBenchResult.Measured(o, seconds, baseline) with
         {
-            Nodes = o.Nodes,
-            MessageBytes = BenchMessages.WireLength,
-            Messages = total,
-            Rounds = o.Repeat,
             Lost = runs.Sum(r => r.Checkers.Sum(c => c.Lost)),
             Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
             Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
-            ElapsedSeconds = seconds,
-            ThroughputMsgsPerSecond = total / seconds,
-            ThroughputPerDirection = o.Messages / seconds,
-            ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / seconds / 1e6,
-            BaselineMsgsPerSecond = baseline,
-            ThroughputRatio = total / seconds / baseline,
             RttP50 = rttP50,
             RttP99 = Median(runs.Select(r => r.Rtt.At(0.99))),
             BaselineRttP50 = Median(baselineP50),

@@ -16,6 +16,9 @@ internal sealed record CommsBenchOptions
     public int RoundTrips { get; init; } = 5_000;
     public long Warmup { get; init; } = 200_000;
     public int Repeat { get; init; } = 1;
+
+    /// <summary>Messages in one round: every node sends <see cref="Messages"/> to every other.</summary>
+    public long TotalMessages => Messages * Nodes * (Nodes - 1);
     public int Seed { get; init; } = 42;
     public TimeSpan Timeout { get; init; } = TimeSpan.FromMinutes(3);
 

@@ -31,5 +31,25 @@ internal sealed record CommsBenchResult
     [JsonPropertyName("shutdown_ms")] public double ShutdownMilliseconds { get; init; }
     [JsonPropertyName("peak_working_set_bytes")] public long PeakWorkingSetBytes { get; init; }
 
+    /// <summary>The throughput fields from what was sent, how long it took and the baseline's rate.</summary>
+    public static CommsBenchResult Measured(CommsBenchOptions o, double seconds, double baselineMsgsPerSecond)
+    {
+        var total = o.TotalMessages;
+        return new CommsBenchResult
+        {
+            Nodes = o.Nodes,
+            Processes = o.Processes,
+            Rounds = o.Repeat,
+            MessageBytes = BenchMessages.WireLength,
+            Messages = total,
+            ElapsedSeconds = seconds,
+            ThroughputMsgsPerSecond = total / seconds,
+            ThroughputPerDirection = o.Messages / seconds,
+            ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / seconds / 1e6,
+            BaselineMsgsPerSecond = baselineMsgsPerSecond,
+            ThroughputRatio = total / seconds / baselineMsgsPerSecond,
+        };
+    }
+
     [JsonIgnore] public bool Passed => Lost == 0 && Duplicated == 0 && Reordered == 0;
 }

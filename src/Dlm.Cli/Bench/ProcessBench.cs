@@ -33,23 +33,13 @@ internal static class ProcessBench
 
             var parts = results.Select(r => JsonSerializer.Deserialize<ChildResult>(r)!).ToArray();
             var rtt = JsonSerializer.Deserialize<double[]>(rttLine)!;
-            var total = o.Messages * o.Nodes * (o.Nodes - 1);
+            var total = o.TotalMessages;
             var baseline = total / baselineElapsed.TotalSeconds;
-            return new CommsBenchResult
+            return CommsBenchResult.Measured(o, elapsed, baseline) with
             {
-                Nodes = o.Nodes,
-                Processes = true,
-                MessageBytes = BenchMessages.WireLength,
-                Messages = total,
                 Lost = parts.Sum(p => p.Lost),
                 Duplicated = parts.Sum(p => p.Duplicated),
                 Reordered = parts.Sum(p => p.Reordered),
-                ElapsedSeconds = elapsed,
-                ThroughputMsgsPerSecond = total / elapsed,
-                ThroughputPerDirection = o.Messages / elapsed,
-                ThroughputMegabytesPerSecond = total * BenchMessages.WireLength / elapsed / 1e6,
-                BaselineMsgsPerSecond = baseline,
-                ThroughputRatio = total / elapsed / baseline,
                 RttP50 = rtt[0],
                 RttP99 = rtt[1],
                 BaselineRttP50 = baselineRtt.At(0.5),

@@ -1,0 +1,61 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+/// <summary>
+/// A lock as its master sees it (spec §4.1): a local copy or the master copy of a remote owner's
+/// lock. Mutated only by the resource's grant logic, under the resource's shard.
+/// </summary>
+public sealed class Lkb
+{
+    /// <summary>Creates a lock for <paramref name="id"/> requesting <paramref name="requested"/>.</summary>
+    public Lkb(uint id, LockMode requested, LockFlags flags = LockFlags.None, bool hasBlockingCallback = true, int ownerNode = 0)
+    {
+        Id = id;
+        RequestedMode = requested;
+        Flags = flags;
+        HasBlockingCallback = hasBlockingCallback;
+        OwnerNode = ownerNode;
+    }
+
+    /// <summary>Lock id on this node.</summary>
+    public uint Id { get; }
+
+    /// <summary>0 for a local lock, else the owner node of a master copy.</summary>
+    public int OwnerNode { get; }
+
+    /// <summary>Granted mode, IV while never granted.</summary>
+    public LockMode GrantedMode { get; internal set; } = LockMode.Invalid;
+
+    /// <summary>Requested mode, IV when nothing is pending.</summary>
+    public LockMode RequestedMode { get; internal set; }
+
+    /// <summary>The DLM_LKF_* flags of the current operation.</summary>
+    public LockFlags Flags { get; internal set; }
+
+    /// <summary>Queue the lock is on.</summary>
+    public QueueStatus Status { get; internal set; }
+
+    /// <summary>DLM_SBF_* flags of the current operation (reset when a new one starts, spec §4.13).</summary>
+    public StatusBlockFlags SbFlags { get; internal set; }
+
+    /// <summary>Highest mode a blocking callback was sent for since the last grant (spec §4.10).</summary>
+    public LockMode HighBast { get; internal set; } = LockMode.Null;
+
+    /// <summary>True if the holder wants blocking callbacks.</summary>
+    public bool HasBlockingCallback { get; }
+
+    /// <summary>The lock's copy of the value block (null when it has none).</summary>
+    public byte[]? ValueBlock { get; set; }
+
+    /// <summary>Sequence number of the value block copy.</summary>
+    public uint LvbSeq { get; internal set; }
+
+    /// <summary>True if a granted mode exists: the operation is a conversion.</summary>
+    public bool IsConversion => GrantedMode != LockMode.Invalid;
+
+    internal bool Has(LockFlags flag) => (Flags & flag) != 0;
+
+    /// <inheritdoc/>
+    public override string ToString() => $"lkb {Id:x} {LockModes.ShortName(GrantedMode)}->{LockModes.ShortName(RequestedMode)} {Status}";
+}
