@@ -1,6 +1,6 @@
 using System.Net;
-using Dlm.Protocol;
 using System.Net.Sockets;
+using Dlm.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace Dlm.Transport;
@@ -26,12 +26,12 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _signalled;
     private bool _connectRequested;
     private bool _stopping;
-    private TaskCompletionSource? _capacityWaiter;
     private bool _sending;              // one writer at a time owns the main socket's send side: the loop or an inline writer
     private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder
     private int _remainderOffset, _remainderLength;
-    private uint _ack;
+    private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
     private bool _ackPending;
+    private TaskCompletionSource? _capacityWaiter;
     private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
     private long _bytesSent, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
