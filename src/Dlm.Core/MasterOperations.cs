@@ -111,6 +111,7 @@ public static partial class MasterOperations
         ArgumentNullException.ThrowIfNull(lkb);
         ArgumentNullException.ThrowIfNull(effects);
         lkb.Flags |= flags; // cumulative on unlock (spec §9.1.2)
+        lkb.SbFlags = StatusBlockFlags.None; // a new operation (spec §4.13)
         if (lkb.GrantedMode >= LockMode.ProtectedWrite)
         {
             ValueBlocks.OnUnlock(rsb, lkb);
@@ -137,6 +138,7 @@ public static partial class MasterOperations
         ArgumentNullException.ThrowIfNull(rsb);
         ArgumentNullException.ThrowIfNull(lkb);
         ArgumentNullException.ThrowIfNull(effects);
+        lkb.SbFlags = StatusBlockFlags.None; // a new operation (spec §4.13)
         switch (lkb.Status)
         {
             case QueueStatus.Convert:
