@@ -4,9 +4,10 @@ namespace Dlm.Core;
 
 /// <summary>
 /// A lock as its master sees it (spec §4.1): a local copy or the master copy of a remote owner's
-/// lock. Mutated only by the resource's grant logic, under the resource's shard.
+/// lock. Mutated only by the resource's grant logic, under the resource's shard. The engine's
+/// <see cref="EngineLock"/> extends it, so a held lock is one object.
 /// </summary>
-public sealed class Lkb
+public class Lkb
 {
     /// <summary>Creates a lock for <paramref name="id"/> requesting <paramref name="requested"/>.</summary>
     public Lkb(uint id, LockMode requested, LockFlags flags = LockFlags.None, bool hasBlockingCallback = true, int ownerNode = 0)

@@ -1,0 +1,60 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+/// <summary>
+/// The owner's side of one lock in a <see cref="LockspaceEngine"/>: the lkb itself, its resource,
+/// the operation in flight and the callbacks. Fields are guarded by the resource's shard lock.
+/// </summary>
+public sealed class EngineLock : Lkb
+{
+    internal EngineLock(LockspaceEngine engine, Resource resource, uint id, LockMode mode, LockFlags flags, Action<EngineLock, LockMode>? blocking)
+        : base(id, mode, flags, blocking is not null)
+    {
+        Engine = engine;
+        Resource = resource;
+        Blocking = blocking;
+    }
+
+    /// <summary>The granted mode (IV before the first grant and after unlock).</summary>
+    public LockMode Mode => GrantedMode;
+
+    /// <summary>Status-block flags of the last completed operation (DEMOTED, VALNOTVALID, ALTMODE).</summary>
+    public StatusBlockFlags StatusFlags { get; internal set; }
+
+    /// <summary>The resource name.</summary>
+    public ReadOnlyMemory<byte> Name => Resource.Rsb.Name;
+
+    internal LockspaceEngine Engine { get; }
+
+    internal Resource Resource { get; }
+
+    internal Action<EngineLock, LockMode>? Blocking { get; }
+
+    /// <summary>The completion of a queued request or conversion.</summary>
+    internal TaskCompletionSource<int>? Pending { get; set; }
+
+    /// <summary>Mode of the last completion, for BAST suppression (spec §4.15).</summary>
+    internal LockMode LastCastMode { get; set; } = LockMode.Invalid;
+
+    /// <summary>Mode of the last BAST queued since the last completion, for suppression (spec §4.15).</summary>
+    internal LockMode LastBastMode { get; set; } = LockMode.Invalid;
+
+    internal bool Released { get; set; }
+}
+
+/// <summary>A resource in a lockspace engine: its master copy and how many locks reference it.</summary>
+public sealed class Resource
+{
+    internal Resource(byte[] name, int lvbLength) => Rsb = new Rsb(name, lvbLength);
+
+    internal Rsb Rsb { get; }
+
+    internal int References { get; set; }
+
+    /// <summary>True while no lock uses it: kept for reuse until the toss time passes (spec §4.17).</summary>
+    internal bool Cached { get; set; }
+
+    /// <summary>When the last lock left (timestamp of the engine's time provider).</summary>
+    internal long UnusedSince { get; set; }
+}

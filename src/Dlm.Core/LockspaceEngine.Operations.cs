@@ -1,0 +1,275 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+public sealed partial class LockspaceEngine
+{
+    /// <summary>
+    /// Requests a new lock (spec §4.9 request). Returns the lock and 0 when granted, -EAGAIN when
+    /// NOQUEUE and not grantable (the lock is not held), -DLM_ECANCEL when <paramref name="cancellationToken"/>
+    /// cancelled it while it waited (not held either). With VALBLK the lock gets an LVB buffer.
+    /// </summary>
+    public async ValueTask<(EngineLock Lock, int Result)> RequestAsync(byte[] name, LockMode mode, LockFlags flags = LockFlags.None,
+        Action<EngineLock, LockMode>? blocking = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ThrowIfInvalid(LockArguments.ValidateLock(mode, flags & ~LockFlags.Convert, name.Length));
+        var shard = ShardOf(name);
+        EngineLock engineLock;
+        int result;
+        TaskCompletionSource<int>? pending = null;
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        lock (shard.Lock)
+        {
+            if (!shard.Lookup.TryGetValue(name, out var resource))
+            {
+                var key = name.AsSpan().ToArray();
+                resource = new Resource(key, LvbLength);
+                shard.Resources.Add(key, resource);
+            }
+
+            resource.References++;
+            if (resource.Cached)
+            {
+                resource.Cached = false;
+                shard.Unused--;
+            }
+
+            engineLock = new EngineLock(this, resource, NextLockId(), mode, flags, blocking)
+            {
+                ValueBlock = (flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
+            };
+            result = MasterOperations.Request(resource.Rsb, engineLock, shard);
+            switch (result)
+            {
+                case Errno.Ok:
+                    Completed(engineLock);
+                    break;
+                case Errno.InProgress:
+                    pending = engineLock.Pending = NewOperation();
+                    break;
+                default:
+                    Release(shard, engineLock);
+                    break;
+            }
+
+            if (shard.HasEffects)
+            {
+                effects = shard.TakeEffects();
+            }
+        }
+
+        if (effects is not null)
+        {
+            Deliver(effects);
+        }
+
+        return pending is null ? (engineLock, result) : (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// Converts a held lock in place (spec §4.9 convert): 0 when granted (down-conversions always),
+    /// -EAGAIN (NOQUEUE), -EDEADLK (conversion deadlock; the lock keeps its old mode), -EBUSY when an
+    /// operation is in flight, -DLM_ECANCEL when cancelled while queued (the lock keeps its old mode).
+    /// </summary>
+    public async ValueTask<int> ConvertAsync(EngineLock engineLock, LockMode mode, LockFlags flags = LockFlags.None,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(engineLock);
+        var shard = ShardOf(engineLock.Resource.Rsb.Name.Span);
+        int result;
+        TaskCompletionSource<int>? pending = null;
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        lock (shard.Lock)
+        {
+            ThrowIfReleased(engineLock);
+            ThrowIfInvalid(LockArguments.ValidateLock(mode, flags | LockFlags.Convert, 0, engineLock.GrantedMode));
+            if (engineLock.Pending is not null)
+            {
+                return Errno.Busy;
+            }
+
+            result = MasterOperations.Convert(engineLock.Resource.Rsb, engineLock, mode, flags | LockFlags.Convert, shard);
+            if (result == Errno.Ok)
+            {
+                Completed(engineLock);
+            }
+            else if (result == Errno.InProgress)
+            {
+                pending = engineLock.Pending = NewOperation();
+            }
+            else
+            {
+                engineLock.StatusFlags = engineLock.SbFlags;
+            }
+
+            if (shard.HasEffects)
+            {
+                effects = shard.TakeEffects();
+            }
+        }
+
+        if (effects is not null)
+        {
+            Deliver(effects);
+        }
+
+        return pending is null ? result : await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Unlocks (spec §4.9 unlock; the LVB is written back from PW/EX with VALBLK). Returns
+    /// -DLM_EUNLOCK, -EBUSY when an operation is in flight (use FORCEUNLOCK), -ENOENT when already unlocked.
+    /// </summary>
+    public int Unlock(EngineLock engineLock, LockFlags flags = LockFlags.None)
+    {
+        ArgumentNullException.ThrowIfNull(engineLock);
+        ThrowIfInvalid(LockArguments.ValidateUnlock(flags));
+        if ((flags & LockFlags.Cancel) != 0)
+        {
+            return Cancel(engineLock);
+        }
+
+        var shard = ShardOf(engineLock.Resource.Rsb.Name.Span);
+        int result;
+        TaskCompletionSource<int>? interrupted;
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        lock (shard.Lock)
+        {
+            if (engineLock.Released)
+            {
+                return Errno.NoEntry;
+            }
+
+            interrupted = engineLock.Pending;
+            if (interrupted is not null && (flags & LockFlags.ForceUnlock) == 0)
+            {
+                return Errno.Busy;
+            }
+
+            engineLock.Pending = null;
+            result = MasterOperations.Unlock(engineLock.Resource.Rsb, engineLock, flags, shard);
+            Release(shard, engineLock);
+            if (shard.HasEffects)
+            {
+                effects = shard.TakeEffects();
+            }
+        }
+
+        if (interrupted is not null)
+        {
+            _callbacks.Complete(interrupted, Errno.Unlocked); // the waiting operation ends with the unlock (spec §4.19)
+        }
+
+        if (effects is not null)
+        {
+            Deliver(effects);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Cancels a queued request or conversion (spec §4.9 cancel): -DLM_ECANCEL (a cancelled request is
+    /// no longer held; a cancelled conversion keeps its old mode), or 0 when there was nothing to cancel.
+    /// </summary>
+    public int Cancel(EngineLock engineLock)
+    {
+        ArgumentNullException.ThrowIfNull(engineLock);
+        var shard = ShardOf(engineLock.Resource.Rsb.Name.Span);
+        int result;
+        TaskCompletionSource<int>? cancelled = null;
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        lock (shard.Lock)
+        {
+            if (engineLock.Released || engineLock.Pending is null)
+            {
+                return Errno.Ok;
+            }
+
+            result = MasterOperations.Cancel(engineLock.Resource.Rsb, engineLock, shard);
+            if (result == Errno.Cancelled)
+            {
+                cancelled = engineLock.Pending;
+                engineLock.Pending = null;
+                if (engineLock.Status == QueueStatus.None)
+                {
+                    Release(shard, engineLock);
+                }
+            }
+
+            if (shard.HasEffects)
+            {
+                effects = shard.TakeEffects();
+            }
+        }
+
+        if (cancelled is not null)
+        {
+            _callbacks.Complete(cancelled, Errno.Cancelled);
+        }
+
+        if (effects is not null)
+        {
+            Deliver(effects);
+        }
+
+        return result;
+    }
+
+    private static async ValueTask<int> WaitAsync(EngineLock engineLock, TaskCompletionSource<int> pending, CancellationToken cancellationToken)
+    {
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return await pending.Task.ConfigureAwait(false);
+        }
+
+        // Cancelling the token cancels the request on the master (spec §4.9) and ends it with -DLM_ECANCEL.
+        using var registration = cancellationToken.Register(static state => ((EngineLock)state!).Engine.Cancel((EngineLock)state!), engineLock);
+        return await pending.Task.ConfigureAwait(false);
+    }
+
+    // Under the shard lock: the operation completed at once.
+    private static void Completed(EngineLock engineLock)
+    {
+        engineLock.StatusFlags = engineLock.SbFlags;
+        engineLock.LastCastMode = engineLock.GrantedMode;
+        engineLock.LastBastMode = LockMode.Invalid;
+    }
+
+    // Under the shard lock: the lock is gone. An unused resource stays cached (its LVB is already
+    // gone, spec §4.14) until the toss time passes, so the next lock on it costs no allocation (spec §4.17).
+    private void Release(Shard shard, EngineLock engineLock)
+    {
+        engineLock.Released = true;
+        if (--engineLock.Resource.References == 0)
+        {
+            engineLock.Resource.Cached = true;
+            engineLock.Resource.UnusedSince = _time.GetTimestamp();
+            shard.Unused++;
+        }
+    }
+
+    private static TaskCompletionSource<int> NewOperation() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static void ThrowIfReleased(EngineLock engineLock) =>
+        ObjectDisposedException.ThrowIf(engineLock.Released, engineLock);
+
+    private static void ThrowIfInvalid(LockArgumentError error)
+    {
+        if (error != LockArgumentError.None)
+        {
+            throw new LockArgumentException(error);
+        }
+    }
+}
+
+/// <summary>A lock or unlock call with invalid arguments (spec §4.11); the message says what to change.</summary>
+public sealed class LockArgumentException : DlmException
+{
+    /// <summary>Creates the exception for <paramref name="error"/>.</summary>
+    public LockArgumentException(LockArgumentError error) : base(LockArguments.Describe(error)) => Error = error;
+
+    /// <summary>What was wrong.</summary>
+    public LockArgumentError Error { get; }
+}

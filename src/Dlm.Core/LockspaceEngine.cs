@@ -1,0 +1,185 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+/// <summary>
+/// One lockspace's lock engine on this node, for resources mastered here (spec §4.1, §4.9): the
+/// resource table sharded by name hash so independent resources proceed in parallel, lock ids,
+/// value blocks, completions and blocking callbacks delivered in order off the engine's locks.
+/// Remote masters, the directory and recovery build on it (spec §4.17–§5).
+/// </summary>
+public sealed partial class LockspaceEngine : IAsyncDisposable
+{
+    private readonly Shard[] _shards;
+    private readonly CallbackQueue _callbacks = new();
+    private readonly TimeProvider _time;
+    private readonly ITimer _sweeper;
+    private int _lastLockId;
+
+    /// <summary>
+    /// Creates the engine of lockspace <paramref name="name"/> with LVBs of <paramref name="lvbLength"/> bytes.
+    /// Unused resources stay cached for <paramref name="tossTime"/> (default 10 s, the kernel's toss_secs, spec §6.1).
+    /// </summary>
+    public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!WireLimits.IsValidValueBlockLength(lvbLength))
+        {
+            throw new ArgumentOutOfRangeException(nameof(lvbLength), lvbLength, "An LVB length is a multiple of 8 (0 allowed, spec §1.10).");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(shardCount, 1, nameof(shardCount));
+        Name = name;
+        GlobalId = LockspaceId.Compute(name);
+        LvbLength = lvbLength;
+        _shards = Enumerable.Range(0, shardCount).Select(_ => new Shard()).ToArray();
+        _time = timeProvider ?? TimeProvider.System;
+        TossTime = tossTime ?? TimeSpan.FromSeconds(10);
+        _sweeper = _time.CreateTimer(static state => ((LockspaceEngine)state!).Sweep(), this, TossTime, TossTime);
+    }
+
+    /// <summary>How long an unused resource stays cached.</summary>
+    public TimeSpan TossTime { get; }
+
+    /// <summary>Frees the resources unused for at least <see cref="TossTime"/>; runs on a timer every toss time.</summary>
+    public int Sweep()
+    {
+        var freed = 0;
+        var now = _time.GetTimestamp();
+        foreach (var shard in _shards)
+        {
+            lock (shard.Lock)
+            {
+                if (shard.Unused == 0)
+                {
+                    continue;
+                }
+
+                foreach (var (key, resource) in shard.Resources)
+                {
+                    if (resource.Cached && _time.GetElapsedTime(resource.UnusedSince, now) >= TossTime)
+                    {
+                        shard.Resources.Remove(key);
+                        shard.Unused--;
+                        freed++;
+                    }
+                }
+            }
+        }
+
+        return freed;
+    }
+
+    /// <summary>The lockspace name.</summary>
+    public string Name { get; }
+
+    /// <summary>The lockspace global id (spec §1.11).</summary>
+    public uint GlobalId { get; }
+
+    /// <summary>Bytes in a lock value block.</summary>
+    public int LvbLength { get; }
+
+    /// <summary>Resources with at least one lock.</summary>
+    public int ResourceCount => _shards.Sum(s =>
+    {
+        lock (s.Lock)
+        {
+            return s.Resources.Count - s.Unused;
+        }
+    });
+
+    /// <summary>Resources cached without locks, waiting for the toss time.</summary>
+    public int CachedResourceCount => _shards.Sum(s =>
+    {
+        lock (s.Lock)
+        {
+            return s.Unused;
+        }
+    });
+
+    /// <summary>Blocking callbacks that threw (they are caught and counted).</summary>
+    public long CallbackFailures => Interlocked.Read(ref _callbacks.CallbackFailures);
+
+    /// <summary>Stops the sweeper and callback delivery after the callbacks already generated.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
+        await _callbacks.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private Shard ShardOf(ReadOnlySpan<byte> name) => _shards[(int)(ResourceHash.Compute(name) % (uint)_shards.Length)];
+
+    private uint NextLockId()
+    {
+        var id = (uint)Interlocked.Increment(ref _lastLockId);
+        return id == 0 ? (uint)Interlocked.Increment(ref _lastLockId) : id; // lock ids are ≥ 1 (spec §1.11)
+    }
+
+    // Effects are recorded under the shard lock and delivered after it is released.
+    private sealed class Shard : IGrantEffects
+    {
+        private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
+
+        public Shard() => Lookup = Resources.GetAlternateLookup<ReadOnlySpan<byte>>();
+
+        public Lock Lock { get; } = new();
+
+        public Dictionary<byte[], Resource> Resources { get; } = new(ResourceNames.Comparer);
+
+        public Dictionary<byte[], Resource>.AlternateLookup<ReadOnlySpan<byte>> Lookup { get; }
+
+        public bool HasEffects => _effects.Count > 0;
+
+        /// <summary>Cached resources without locks.</summary>
+        public int Unused { get; set; }
+
+        // A queued request or conversion was granted: its awaiting call completes with 0 (spec §4.9).
+        public void Granted(Lkb lkb)
+        {
+            var owner = (EngineLock)lkb;
+            owner.StatusFlags = lkb.SbFlags;
+            owner.LastCastMode = lkb.GrantedMode;
+            owner.LastBastMode = LockMode.Invalid;
+            _effects.Add((owner, LockMode.Invalid, owner.Pending));
+            owner.Pending = null;
+        }
+
+        // spec §4.15: BASTs are hints; skip one that cannot matter or repeats the last.
+        public void Blocking(Lkb lkb, LockMode mode)
+        {
+            var owner = (EngineLock)lkb;
+            if (owner.Blocking is null
+                || (owner.LastCastMode != LockMode.Invalid && ModeTables.Compatible(owner.LastCastMode, mode))
+                || owner.LastBastMode == mode
+                || (owner.LastBastMode > mode && owner.LastBastMode > LockMode.ProtectedRead))
+            {
+                return;
+            }
+
+            owner.LastBastMode = mode;
+            _effects.Add((owner, mode, null));
+        }
+
+        public (EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)[] TakeEffects()
+        {
+            var taken = _effects.ToArray();
+            _effects.Clear();
+            return taken;
+        }
+    }
+
+    private void Deliver((EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)[] effects)
+    {
+        foreach (var (owner, bast, operation) in effects)
+        {
+            if (operation is not null)
+            {
+                _callbacks.Complete(operation, Errno.Ok);
+            }
+            else if (bast != LockMode.Invalid)
+            {
+                _callbacks.Blocking(owner, bast);
+            }
+        }
+    }
+}
