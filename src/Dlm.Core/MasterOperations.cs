@@ -172,8 +172,13 @@ public static partial class MasterOperations
     // spec §4.6: before the first granted entry whose requested mode is lower than the new granted mode.
     private static void AddGranted(Rsb rsb, Lkb lkb)
     {
-        var at = rsb.Granted.FindIndex(other => other.RequestedMode < lkb.GrantedMode);
-        rsb.Granted.Insert(at < 0 ? rsb.Granted.Count : at, lkb);
+        var at = 0;
+        while (at < rsb.Granted.Count && rsb.Granted[at].RequestedMode >= lkb.GrantedMode)
+        {
+            at++;
+        }
+
+        rsb.Granted.Insert(at, lkb);
         lkb.Status = QueueStatus.Granted;
     }
 
