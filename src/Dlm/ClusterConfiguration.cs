@@ -1,0 +1,136 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Dlm.Protocol;
+using Dlm.Transport;
+
+namespace Dlm;
+
+/// <summary>
+/// The cluster configuration file (JSON): the cluster's name, its one TCP port, an optional
+/// default <c>SO_MARK</c>, and every node with its id, 1..3 addresses, directory weight and mark.
+/// <code>
+/// { "cluster": "demo", "port": 21064,
+///   "nodes": [ { "id": 1, "addresses": ["127.0.0.1"] }, { "id": 2, "addresses": ["127.0.0.2"], "weight": 2 } ] }
+/// </code>
+/// </summary>
+public sealed record ClusterConfiguration
+{
+    // Settable rather than init-only: the JSON source generator would reset absent init-only
+    // properties to default(T) instead of keeping the defaults written here.
+
+    /// <summary>Cluster name, 1..64 characters.</summary>
+    [JsonPropertyName("cluster")]
+    public string Cluster { get; set; } = "";
+
+    /// <summary>The TCP port every node listens on and connects to (spec §3.1; default 21064).</summary>
+    [JsonPropertyName("port")]
+    public int Port { get; set; } = WireLimits.DefaultPort;
+
+    /// <summary>Cluster default <c>SO_MARK</c>, 0 for none (Linux only, spec §3.7).</summary>
+    [JsonPropertyName("mark")]
+    public uint Mark { get; set; }
+
+    /// <summary>The nodes.</summary>
+    [JsonPropertyName("nodes")]
+    public IReadOnlyList<ClusterNode> Nodes { get; set; } = [];
+
+    /// <summary>Reads and validates a configuration file.</summary>
+    public static ClusterConfiguration Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string json;
+        try
+        {
+            json = File.ReadAllText(path, Encoding.UTF8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DlmConfigurationException($"Cannot read the cluster configuration '{path}': {e.Message}", e);
+        }
+
+        return Parse(json, path);
+    }
+
+    /// <summary>Parses and validates configuration JSON; <paramref name="source"/> names it in errors.</summary>
+    public static ClusterConfiguration Parse(string json, string source = "configuration")
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ClusterConfiguration? configuration;
+        try
+        {
+            configuration = JsonSerializer.Deserialize(json, ConfigurationJson.Default.ClusterConfiguration);
+        }
+        catch (JsonException e)
+        {
+            throw new DlmConfigurationException($"{source}: not valid cluster configuration JSON ({e.Path}, line {e.LineNumber + 1}): {e.Message}", e);
+        }
+
+        if (configuration is null)
+        {
+            throw new DlmConfigurationException($"{source}: the file is empty; give at least a cluster name and one node.");
+        }
+
+        configuration.Validate(source);
+        return configuration;
+    }
+
+    /// <summary>Throws <see cref="DlmConfigurationException"/> naming the first setting out of range and the allowed range.</summary>
+    public void Validate(string source = "configuration")
+    {
+        var errors = ConfigurationRules.Check(this).ToList();
+        if (errors.Count > 0)
+        {
+            throw new DlmConfigurationException($"{source}: " + string.Join("; ", errors));
+        }
+    }
+
+    /// <summary>The transport's address book as seen by <paramref name="localNodeId"/>.</summary>
+    public AddressBook ToAddressBook(int localNodeId)
+    {
+        if (Nodes.All(n => n.Id != localNodeId))
+        {
+            throw new DlmConfigurationException($"Node {localNodeId} is not in cluster '{Cluster}'; the configured nodes are {string.Join(", ", Nodes.Select(n => n.Id))}.");
+        }
+
+        return new AddressBook(localNodeId, Nodes.Select(n => new NodeAddress(n.Id, n.Addresses.Select(IPAddress.Parse).ToList(), n.Mark)));
+    }
+
+    /// <summary>The members for directory selection (spec §1.11).</summary>
+    public IReadOnlyList<DirectoryMember> DirectoryMembers => Nodes.Select(n => new DirectoryMember(n.Id, n.Weight)).ToList();
+}
+
+/// <summary>One node of the cluster configuration.</summary>
+public sealed record ClusterNode
+{
+    /// <summary>Positive node id.</summary>
+    [JsonPropertyName("id")]
+    public int Id { get; set; }
+
+    /// <summary>1..3 IP addresses; the first is listened on and connected to.</summary>
+    [JsonPropertyName("addresses")]
+    public IReadOnlyList<string> Addresses { get; set; } = [];
+
+    /// <summary>Directory weight (default 1; 0 = never a directory node unless all are 0).</summary>
+    [JsonPropertyName("weight")]
+    public int Weight { get; set; } = 1;
+
+    /// <summary><c>SO_MARK</c> for this node's sockets, 0 = the cluster default.</summary>
+    [JsonPropertyName("mark")]
+    public uint Mark { get; set; }
+}
+
+/// <summary>A cluster configuration that cannot be used; the message names the setting and what is allowed.</summary>
+public sealed class DlmConfigurationException : DlmException
+{
+    /// <summary>Creates the exception.</summary>
+    public DlmConfigurationException(string message) : base(message) { }
+
+    /// <summary>Creates the exception with its cause.</summary>
+    public DlmConfigurationException(string message, Exception innerException) : base(message, innerException) { }
+}
+
+[JsonSourceGenerationOptions(ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(ClusterConfiguration))]
+internal sealed partial class ConfigurationJson : JsonSerializerContext;
