@@ -19,22 +19,10 @@ public sealed partial class LockspaceEngine
         int result;
         TaskCompletionSource<int>? pending = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        var outgoing = new Outgoing();
         lock (shard.Lock)
         {
-            if (!shard.Lookup.TryGetValue(name, out var resource))
-            {
-                var key = name.AsSpan().ToArray();
-                resource = new Resource(key, LvbLength);
-                shard.Resources.Add(key, resource);
-            }
-
-            resource.References++;
-            if (resource.Cached)
-            {
-                resource.Cached = false;
-                shard.Unused--;
-            }
-
+            var resource = Acquire(shard, name);
             engineLock = new EngineLock(this, resource, NextLockId(), mode, flags, blocking)
             {
                 ValueBlock = (flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
@@ -53,16 +41,10 @@ public sealed partial class LockspaceEngine
                     break;
             }
 
-            if (shard.HasEffects)
-            {
-                effects = shard.TakeEffects();
-            }
+            effects = TakeAll(shard, ref outgoing);
         }
 
-        if (effects is not null)
-        {
-            Deliver(effects);
-        }
+        Flush(outgoing, effects);
 
         return pending is null ? (engineLock, result) : (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
     }
@@ -80,6 +62,7 @@ public sealed partial class LockspaceEngine
         int result;
         TaskCompletionSource<int>? pending = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        var outgoing = new Outgoing();
         lock (shard.Lock)
         {
             ThrowIfReleased(engineLock);
@@ -103,16 +86,10 @@ public sealed partial class LockspaceEngine
                 engineLock.StatusFlags = engineLock.SbFlags;
             }
 
-            if (shard.HasEffects)
-            {
-                effects = shard.TakeEffects();
-            }
+            effects = TakeAll(shard, ref outgoing);
         }
 
-        if (effects is not null)
-        {
-            Deliver(effects);
-        }
+        Flush(outgoing, effects);
 
         return pending is null ? result : await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false);
     }
@@ -134,6 +111,7 @@ public sealed partial class LockspaceEngine
         int result;
         TaskCompletionSource<int>? interrupted;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        var outgoing = new Outgoing();
         lock (shard.Lock)
         {
             if (engineLock.Released)
@@ -150,10 +128,7 @@ public sealed partial class LockspaceEngine
             engineLock.Pending = null;
             result = MasterOperations.Unlock(engineLock.Resource.Rsb, engineLock, flags, shard);
             Release(shard, engineLock);
-            if (shard.HasEffects)
-            {
-                effects = shard.TakeEffects();
-            }
+            effects = TakeAll(shard, ref outgoing);
         }
 
         if (interrupted is not null)
@@ -161,10 +136,7 @@ public sealed partial class LockspaceEngine
             _callbacks.Complete(interrupted, Errno.Unlocked); // the waiting operation ends with the unlock (spec §4.19)
         }
 
-        if (effects is not null)
-        {
-            Deliver(effects);
-        }
+        Flush(outgoing, effects);
 
         return result;
     }
@@ -180,6 +152,7 @@ public sealed partial class LockspaceEngine
         int result;
         TaskCompletionSource<int>? cancelled = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        var outgoing = new Outgoing();
         lock (shard.Lock)
         {
             if (engineLock.Released || engineLock.Pending is null)
@@ -198,10 +171,7 @@ public sealed partial class LockspaceEngine
                 }
             }
 
-            if (shard.HasEffects)
-            {
-                effects = shard.TakeEffects();
-            }
+            effects = TakeAll(shard, ref outgoing);
         }
 
         if (cancelled is not null)
@@ -209,10 +179,7 @@ public sealed partial class LockspaceEngine
             _callbacks.Complete(cancelled, Errno.Cancelled);
         }
 
-        if (effects is not null)
-        {
-            Deliver(effects);
-        }
+        Flush(outgoing, effects);
 
         return result;
     }
@@ -237,15 +204,40 @@ public sealed partial class LockspaceEngine
         engineLock.LastBastMode = LockMode.Invalid;
     }
 
-    // Under the shard lock: the lock is gone. An unused resource stays cached (its LVB is already
-    // gone, spec §4.14) until the toss time passes, so the next lock on it costs no allocation (spec §4.17).
+    // Under the shard lock: the resource named, created if needed, with one more reference.
+    private Resource Acquire(Shard shard, ReadOnlySpan<byte> name)
+    {
+        if (!shard.Lookup.TryGetValue(name, out var resource))
+        {
+            var key = name.ToArray();
+            resource = new Resource(key, LvbLength);
+            shard.Resources.Add(key, resource);
+        }
+
+        resource.References++;
+        if (resource.Cached)
+        {
+            resource.Cached = false;
+            shard.Unused--;
+        }
+
+        return resource;
+    }
+
     private void Release(Shard shard, EngineLock engineLock)
     {
         engineLock.Released = true;
-        if (--engineLock.Resource.References == 0)
+        Release(shard, engineLock.Resource);
+    }
+
+    // Under the shard lock: a lock is gone. An unused resource stays cached (its LVB is already
+    // gone, spec §4.14) until the toss time passes, so the next lock on it costs no allocation (spec §4.17).
+    private void Release(Shard shard, Resource resource)
+    {
+        if (--resource.References == 0)
         {
-            engineLock.Resource.Cached = true;
-            engineLock.Resource.UnusedSince = _time.GetTimestamp();
+            resource.Cached = true;
+            resource.UnusedSince = _time.GetTimestamp();
             shard.Unused++;
         }
     }

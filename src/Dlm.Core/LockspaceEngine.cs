@@ -14,13 +14,23 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     private readonly CallbackQueue _callbacks = new();
     private readonly TimeProvider _time;
     private readonly ITimer _sweeper;
+    private readonly IEngineOutbox? _outbox;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, Lkb> _locks = new(); // master copies by our lock id
     private int _lastLockId;
+    private long _droppedMessages;
 
     /// <summary>
     /// Creates the engine of lockspace <paramref name="name"/> with LVBs of <paramref name="lvbLength"/> bytes.
     /// Unused resources stay cached for <paramref name="tossTime"/> (default 10 s, the kernel's toss_secs, spec §6.1).
     /// </summary>
-    public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null)
+    /// <param name="name">Lockspace name, 1..64 bytes.</param>
+    /// <param name="lvbLength">LVB length, a multiple of 8.</param>
+    /// <param name="shardCount">Resource table shards (independent resources proceed in parallel).</param>
+    /// <param name="tossTime">How long an unused resource stays cached.</param>
+    /// <param name="timeProvider">Time source for the cache sweeper.</param>
+    /// <param name="outbox">Where messages to other nodes go (replies, GRANT, BAST); null for a single node.</param>
+    public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null,
+        IEngineOutbox? outbox = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!WireLimits.IsValidValueBlockLength(lvbLength))
@@ -33,6 +43,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         GlobalId = LockspaceId.Compute(name);
         LvbLength = lvbLength;
         _shards = Enumerable.Range(0, shardCount).Select(_ => new Shard()).ToArray();
+        _outbox = outbox;
         _time = timeProvider ?? TimeProvider.System;
         TossTime = tossTime ?? TimeSpan.FromSeconds(10);
         _sweeper = _time.CreateTimer(static state => ((LockspaceEngine)state!).Sweep(), this, TossTime, TossTime);
@@ -119,6 +130,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     private sealed class Shard : IGrantEffects
     {
         private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
+        private readonly List<(MasterCopy Copy, LockMode Bast)> _remoteEffects = [];
 
         public Shard() => Lookup = Resources.GetAlternateLookup<ReadOnlySpan<byte>>();
 
@@ -136,6 +148,12 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         // A queued request or conversion was granted: its awaiting call completes with 0 (spec §4.9).
         public void Granted(Lkb lkb)
         {
+            if (lkb is MasterCopy copy)
+            {
+                _remoteEffects.Add((copy, LockMode.Invalid)); // a GRANT message to the owner (spec §4.18)
+                return;
+            }
+
             var owner = (EngineLock)lkb;
             owner.StatusFlags = lkb.SbFlags;
             owner.LastCastMode = lkb.GrantedMode;
@@ -147,6 +165,12 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         // spec §4.15: BASTs are hints; skip one that cannot matter or repeats the last.
         public void Blocking(Lkb lkb, LockMode mode)
         {
+            if (lkb is MasterCopy copy)
+            {
+                _remoteEffects.Add((copy, mode)); // a BAST message; the owner applies the §4.15 suppression
+                return;
+            }
+
             var owner = (EngineLock)lkb;
             if (owner.Blocking is null
                 || (owner.LastCastMode != LockMode.Invalid && ModeTables.Compatible(owner.LastCastMode, mode))
@@ -158,6 +182,18 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
             owner.LastBastMode = mode;
             _effects.Add((owner, mode, null));
+        }
+
+        public (MasterCopy Copy, LockMode Bast)[] TakeRemoteEffects()
+        {
+            if (_remoteEffects.Count == 0)
+            {
+                return [];
+            }
+
+            var taken = _remoteEffects.ToArray();
+            _remoteEffects.Clear();
+            return taken;
         }
 
         public (EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)[] TakeEffects()

@@ -1,0 +1,201 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+public sealed partial class LockspaceEngine
+{
+    /// <summary>Messages from peers dropped: unknown lock ids, a copy owned by another node, types not handled yet.</summary>
+    public long DroppedMessages => Interlocked.Read(ref _droppedMessages);
+
+    /// <summary>
+    /// A DLM_MSG from <paramref name="from"/> for a resource mastered here (spec §4.9, §4.18 master
+    /// side): REQUEST, CONVERT, UNLOCK and CANCEL on master copies, answered through the outbox; later
+    /// grants and blocking callbacks of master copies become GRANT and BAST messages.
+    /// </summary>
+    public void Receive(int from, in DlmMessage message, ReadOnlySpan<byte> extra)
+    {
+        switch (message.Type)
+        {
+            case MessageType.Request:
+                ReceiveRequest(from, message, extra);
+                break;
+            case MessageType.Convert:
+            case MessageType.Unlock:
+            case MessageType.Cancel:
+                ReceiveOnCopy(from, message, extra);
+                break;
+            default:
+                Interlocked.Increment(ref _droppedMessages); // owner-side and directory messages come with remote masters
+                break;
+        }
+    }
+
+    // spec §4.9 request on the master: a new master copy; REQUEST_REPLY carries our lock id and the result.
+    private void ReceiveRequest(int from, in DlmMessage message, ReadOnlySpan<byte> name)
+    {
+        var shard = ShardOf(name);
+        var outgoing = new Outgoing();
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        lock (shard.Lock)
+        {
+            var resource = Acquire(shard, name);
+            var copy = new MasterCopy(resource, NextLockId(), from, message.LockId, message.RequestedMode, message.ExFlags,
+                (message.Asts & AstFlags.Blocking) != 0)
+            {
+                OwnerPid = message.Pid,
+                // A new master copy's LVB starts zero-filled (spec §4.14, §9.4.4).
+                ValueBlock = (message.ExFlags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
+            };
+            _locks[copy.Id] = copy;
+            var result = MasterOperations.Request(resource.Rsb, copy, shard);
+            outgoing.Add(from, Reply(MessageType.RequestReply, copy, message.LockId, result), copy.ValueBlock);
+            if (result == Errno.Again)
+            {
+                ReleaseCopy(shard, copy);
+            }
+
+            effects = TakeAll(shard, ref outgoing);
+        }
+
+        Flush(outgoing, effects);
+    }
+
+    // CONVERT, UNLOCK, CANCEL name the master copy by m_remid (spec §4.20: it must be the sender's copy,
+    // and for CONVERT/UNLOCK also carry the owner's lock id); otherwise a stub reply with -ENOENT.
+    private void ReceiveOnCopy(int from, in DlmMessage message, ReadOnlySpan<byte> lvb)
+    {
+        var replyType = message.Type switch
+        {
+            MessageType.Convert => MessageType.ConvertReply,
+            MessageType.Unlock => MessageType.UnlockReply,
+            _ => MessageType.CancelReply,
+        };
+        if (!_locks.TryGetValue(message.RemoteId, out var found) || found is not MasterCopy copy || copy.OwnerNode != from
+            || (message.Type != MessageType.Cancel && copy.OwnerLockId != message.LockId))
+        {
+            Interlocked.Increment(ref _droppedMessages);
+            var stub = new DlmMessage { Type = replyType, RemoteId = message.LockId, LockId = message.RemoteId, Result = Errno.NoEntry,
+                GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+            _outbox?.Send(from, GlobalId, stub, []);
+            return;
+        }
+
+        var shard = ShardOf(copy.Resource.Rsb.Name.Span);
+        var outgoing = new Outgoing();
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        lock (shard.Lock)
+        {
+            ReceiveValueBlock(copy, message.ExFlags, lvb);
+            int result;
+            var reply = true;
+            switch (message.Type)
+            {
+                case MessageType.Convert:
+                    // Down-conversions get no reply: the owner completed them already (spec §4.9).
+                    reply = !ModeTables.IsDownConversion(copy.GrantedMode, message.RequestedMode);
+                    result = copy.Status == QueueStatus.Granted
+                        ? MasterOperations.Convert(copy.Resource.Rsb, copy, message.RequestedMode, message.ExFlags, shard)
+                        : Errno.Busy; // spec §9.4: not granted → -EBUSY, sent even for a down-conversion
+                    reply |= result == Errno.Busy;
+                    break;
+                case MessageType.Unlock:
+                    result = MasterOperations.Unlock(copy.Resource.Rsb, copy, message.ExFlags, shard);
+                    ReleaseCopy(shard, copy);
+                    break;
+                default:
+                    result = MasterOperations.Cancel(copy.Resource.Rsb, copy, shard);
+                    if (copy.Status == QueueStatus.None)
+                    {
+                        ReleaseCopy(shard, copy);
+                    }
+
+                    break;
+            }
+
+            if (reply)
+            {
+                var withLvb = replyType == MessageType.ConvertReply ? copy.ValueBlock : null;
+                outgoing.Add(from, Reply(replyType, copy, message.LockId, result), withLvb);
+            }
+
+            effects = TakeAll(shard, ref outgoing);
+        }
+
+        Flush(outgoing, effects);
+    }
+
+    // The owner's LVB arrives with CONVERT/UNLOCK when it writes (spec §4.14): keep it in the master copy.
+    private void ReceiveValueBlock(MasterCopy copy, LockFlags flags, ReadOnlySpan<byte> lvb)
+    {
+        if ((flags & LockFlags.ValBlk) == 0 || lvb.IsEmpty)
+        {
+            return;
+        }
+
+        copy.Flags |= LockFlags.ValBlk;
+        copy.ValueBlock ??= new byte[LvbLength];
+        lvb[..Math.Min(lvb.Length, LvbLength)].CopyTo(copy.ValueBlock);
+    }
+
+    private static DlmMessage Reply(MessageType type, MasterCopy copy, uint ownerLockId, int result) => new()
+    {
+        Type = type,
+        NodeId = copy.OwnerNode,
+        LockId = copy.Id,
+        RemoteId = ownerLockId,
+        ExFlags = copy.Flags,
+        SbFlags = copy.SbFlags,
+        LvbSeq = copy.LvbSeq,
+        Hash = ResourceHash.Compute(copy.Resource.Rsb.Name.Span),
+        Status = copy.Status,
+        GrantedMode = copy.GrantedMode,
+        RequestedMode = copy.RequestedMode,
+        BastMode = LockMode.Null,
+        Result = result,
+    };
+
+    private void ReleaseCopy(Shard shard, MasterCopy copy)
+    {
+        _locks.TryRemove(copy.Id, out _);
+        Release(shard, copy.Resource);
+    }
+
+    // Under the shard lock: the grant effects of master copies become GRANT/BAST messages to their owners.
+    private static (EngineLock, LockMode, TaskCompletionSource<int>?)[]? TakeAll(Shard shard, ref Outgoing outgoing)
+    {
+        foreach (var (copy, bast) in shard.TakeRemoteEffects())
+        {
+            var message = Reply(bast == LockMode.Invalid ? MessageType.Grant : MessageType.Bast, copy, copy.OwnerLockId, Errno.Ok);
+            message.BastMode = bast == LockMode.Invalid ? LockMode.Null : bast;
+            outgoing.Add(copy.OwnerNode, message, bast == LockMode.Invalid ? copy.ValueBlock : null);
+        }
+
+        return shard.HasEffects ? shard.TakeEffects() : null;
+    }
+
+    private void Flush(Outgoing outgoing, (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects)
+    {
+        if (outgoing.Messages is { } messages)
+        {
+            foreach (var (node, message, extra) in messages)
+            {
+                _outbox?.Send(node, GlobalId, message, extra);
+            }
+        }
+
+        if (effects is not null)
+        {
+            Deliver(effects);
+        }
+    }
+
+    /// <summary>Messages to send once the shard lock is released.</summary>
+    private struct Outgoing
+    {
+        public List<(int Node, DlmMessage Message, byte[] Extra)>? Messages;
+
+        // spec §9.1.1 (6.6+): the LVB goes with the reply only when the copy has one and VALBLK.
+        public void Add(int node, DlmMessage message, byte[]? lvb) =>
+            (Messages ??= []).Add((node, message, lvb is not null && (message.ExFlags & LockFlags.ValBlk) != 0 ? (byte[])lvb.Clone() : []));
+    }
+}
