@@ -41,6 +41,12 @@ public sealed class EngineLock : Lkb
     internal LockMode LastBastMode { get; set; } = LockMode.Invalid;
 
     internal bool Released { get; set; }
+
+    /// <summary>The master's lock id for a lock mastered elsewhere (spec §4.1 process copy).</summary>
+    internal uint RemoteId { get; set; }
+
+    /// <summary>A cancel asked for while the request had no master answer yet (spec §4.19).</summary>
+    internal bool CancelRequested { get; set; }
 }
 
 /// <summary>A resource in a lockspace engine: its master copy and how many locks reference it.</summary>
@@ -51,6 +57,15 @@ public sealed class Resource
     internal Rsb Rsb { get; }
 
     internal int References { get; set; }
+
+    /// <summary>The master node: the local node id when mastered here, 0 while unknown (spec §4.17).</summary>
+    internal int Master { get; set; }
+
+    /// <summary>A LOOKUP (or first REQUEST) is out; other requests wait for its answer (spec §4.17 step 3).</summary>
+    internal bool LookupInFlight { get; set; }
+
+    /// <summary>Local requests waiting for the master to be known.</summary>
+    internal List<EngineLock>? AwaitingMaster { get; set; }
 
     /// <summary>True while no lock uses it: kept for reuse until the toss time passes (spec §4.17).</summary>
     internal bool Cached { get; set; }

@@ -24,8 +24,21 @@ public sealed partial class LockspaceEngine
             case MessageType.Cancel:
                 ReceiveOnCopy(from, message, extra);
                 break;
+            case MessageType.Lookup:
+                ReceiveLookup(from, message, extra);
+                break;
+            case MessageType.RequestReply:
+            case MessageType.ConvertReply:
+            case MessageType.CancelReply:
+            case MessageType.LookupReply:
+            case MessageType.Grant:
+            case MessageType.Bast:
+                ReceiveAsOwner(from, message, extra);
+                break;
+            case MessageType.UnlockReply:
+                break; // unlocks complete when they are sent; the reply confirms (spec §4.18)
             default:
-                Interlocked.Increment(ref _droppedMessages); // owner-side and directory messages come with remote masters
+                Interlocked.Increment(ref _droppedMessages); // REMOVE and PURGE come with directory caching and user-space locks
                 break;
         }
     }
@@ -39,6 +52,18 @@ public sealed partial class LockspaceEngine
         lock (shard.Lock)
         {
             var resource = Acquire(shard, name);
+            var refusal = Mastership(shard, resource, from);
+            if (refusal != Errno.Ok)
+            {
+                Release(shard, resource);
+                var stub = new DlmMessage { Type = MessageType.RequestReply, RemoteId = message.LockId, Result = refusal,
+                    GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+                outgoing.Add(from, stub, null);
+                effects = TakeAll(shard, ref outgoing);
+                Flush(outgoing, effects);
+                return;
+            }
+
             var copy = new MasterCopy(resource, NextLockId(), from, message.LockId, message.RequestedMode, message.ExFlags,
                 (message.Asts & AstFlags.Blocking) != 0)
             {
@@ -58,6 +83,54 @@ public sealed partial class LockspaceEngine
         }
 
         Flush(outgoing, effects);
+    }
+
+    // spec §4.17 "node receiving REQUEST": become master if the directory says so, else -ENOTBLK / -EBADR.
+    private int Mastership(Shard shard, Resource resource, int from)
+    {
+        if (_directory is null)
+        {
+            return Errno.Ok;
+        }
+
+        if (resource.Master == 0)
+        {
+            var name = resource.Rsb.Name.Span;
+            var directoryNode = _directory.NodeFor(ResourceHash.Compute(name));
+            resource.Master = directoryNode == LocalNodeId ? DirectoryRecord(shard, name, LocalNodeId)
+                : from == directoryNode ? LocalNodeId
+                : 0;
+            if (resource.Master == 0)
+            {
+                return Errno.BadRequest;
+            }
+        }
+
+        return resource.Master == LocalNodeId ? Errno.Ok : Errno.NotBlock;
+    }
+
+    // spec §4.17 "directory node receiving LOOKUP": the first asker becomes master; when we are the
+    // master the LOOKUP is handled as a REQUEST and answered with REQUEST_REPLY.
+    private void ReceiveLookup(int from, in DlmMessage message, ReadOnlySpan<byte> name)
+    {
+        var shard = ShardOf(name);
+        int master;
+        lock (shard.Lock)
+        {
+            master = _directory is not null && _directory.NodeFor(ResourceHash.Compute(name)) == LocalNodeId
+                ? DirectoryRecord(shard, name, from)
+                : -1;
+        }
+
+        if (master == LocalNodeId)
+        {
+            ReceiveRequest(from, message, name);
+            return;
+        }
+
+        var reply = new DlmMessage { Type = MessageType.LookupReply, LockId = message.LockId, NodeId = master,
+            Result = master < 0 ? Errno.Invalid : Errno.Ok, GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+        _outbox?.Send(from, GlobalId, reply, []);
     }
 
     // CONVERT, UNLOCK, CANCEL name the master copy by m_remid (spec §4.20: it must be the sender's copy,
@@ -194,8 +267,9 @@ public sealed partial class LockspaceEngine
     {
         public List<(int Node, DlmMessage Message, byte[] Extra)>? Messages;
 
-        // spec §9.1.1 (6.6+): the LVB goes with the reply only when the copy has one and VALBLK.
-        public void Add(int node, DlmMessage message, byte[]? lvb) =>
-            (Messages ??= []).Add((node, message, lvb is not null && (message.ExFlags & LockFlags.ValBlk) != 0 ? (byte[])lvb.Clone() : []));
+        // spec §9.1.1 (6.6+): an LVB goes only when the lock has one and VALBLK; a name (always) goes as is.
+        public void Add(int node, DlmMessage message, byte[]? extra, bool always = false) =>
+            (Messages ??= []).Add((node, message,
+                extra is not null && (always || (message.ExFlags & LockFlags.ValBlk) != 0) ? (byte[])extra.Clone() : []));
     }
 }

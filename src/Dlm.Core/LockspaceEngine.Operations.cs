@@ -27,14 +27,31 @@ public sealed partial class LockspaceEngine
             {
                 ValueBlock = (flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
             };
-            result = MasterOperations.Request(resource.Rsb, engineLock, shard);
-            switch (result)
+            if (!KnowMaster(shard, resource, engineLock, ref outgoing))
+            {
+                result = Errno.InProgress; // waiting for the directory's answer
+                pending = engineLock.Pending = NewOperation();
+            }
+            else if (!IsLocal(resource))
+            {
+                result = Errno.InProgress;
+                pending = engineLock.Pending = NewOperation();
+                RequestRemote(engineLock, ref outgoing);
+            }
+            else
+            {
+                result = MasterOperations.Request(resource.Rsb, engineLock, shard);
+            }
+
+            switch (pending is null ? result : int.MinValue)
             {
                 case Errno.Ok:
                     Completed(engineLock);
                     break;
                 case Errno.InProgress:
                     pending = engineLock.Pending = NewOperation();
+                    break;
+                case int.MinValue:
                     break;
                 default:
                     Release(shard, engineLock);
@@ -72,7 +89,9 @@ public sealed partial class LockspaceEngine
                 return Errno.Busy;
             }
 
-            result = MasterOperations.Convert(engineLock.Resource.Rsb, engineLock, mode, flags | LockFlags.Convert, shard);
+            result = IsLocal(engineLock.Resource)
+                ? MasterOperations.Convert(engineLock.Resource.Rsb, engineLock, mode, flags | LockFlags.Convert, shard)
+                : ConvertRemote(engineLock, mode, flags | LockFlags.Convert, ref outgoing);
             if (result == Errno.Ok)
             {
                 Completed(engineLock);
@@ -125,8 +144,15 @@ public sealed partial class LockspaceEngine
                 return Errno.Busy;
             }
 
+            if (!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0)
+            {
+                return Errno.Busy; // the request is still looking for its master (overlaps of spec §4.19 come later)
+            }
+
             engineLock.Pending = null;
-            result = MasterOperations.Unlock(engineLock.Resource.Rsb, engineLock, flags, shard);
+            result = IsLocal(engineLock.Resource)
+                ? MasterOperations.Unlock(engineLock.Resource.Rsb, engineLock, flags, shard)
+                : UnlockRemote(engineLock, flags, ref outgoing);
             Release(shard, engineLock);
             effects = TakeAll(shard, ref outgoing);
         }
@@ -160,6 +186,21 @@ public sealed partial class LockspaceEngine
                 return Errno.Ok;
             }
 
+            if (!IsLocal(engineLock.Resource))
+            {
+                // The master answers with CANCEL_REPLY; the waiting operation then ends with -DLM_ECANCEL.
+                if (engineLock.RemoteId == 0)
+                {
+                    // No answer from the master yet: remember the cancel; the reply or the lookup decides (spec §4.19).
+                    engineLock.CancelRequested = true;
+                    return Errno.InProgress;
+                }
+
+                outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Cancel, engineLock, engineLock.RemoteId), null);
+                Flush(outgoing, null);
+                return Errno.InProgress;
+            }
+
             result = MasterOperations.Cancel(engineLock.Resource.Rsb, engineLock, shard);
             if (result == Errno.Cancelled)
             {
@@ -182,6 +223,41 @@ public sealed partial class LockspaceEngine
         Flush(outgoing, effects);
 
         return result;
+    }
+
+    // Under the shard lock: CONVERT to the master; a down-conversion completes here at once (no reply, spec §4.9).
+    private static int ConvertRemote(EngineLock engineLock, LockMode mode, LockFlags flags, ref Outgoing outgoing)
+    {
+        var writes = (flags & LockFlags.ValBlk) != 0 && ModeTables.LvbOnGrant(engineLock.GrantedMode, mode) == LvbTransfer.Write;
+        engineLock.RequestedMode = mode;
+        engineLock.Flags = flags;
+        engineLock.SbFlags = StatusBlockFlags.None;
+        outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Convert, engineLock, engineLock.RemoteId), writes ? engineLock.ValueBlock : null);
+        if (!ModeTables.IsDownConversion(engineLock.GrantedMode, mode))
+        {
+            engineLock.Status = QueueStatus.Convert;
+            return Errno.InProgress;
+        }
+
+        engineLock.GrantedMode = mode;
+        engineLock.RequestedMode = LockMode.Invalid;
+        return Errno.Ok;
+    }
+
+    // Under the shard lock: UNLOCK to the master with the LVB when writing from PW/EX (spec §4.14); done when sent.
+    private static DlmMessage UnlockMessage(EngineLock engineLock, LockFlags flags)
+    {
+        engineLock.Flags |= flags; // cumulative (spec §9.1.2)
+        return OwnerMessage(MessageType.Unlock, engineLock, engineLock.RemoteId);
+    }
+
+    private int UnlockRemote(EngineLock engineLock, LockFlags flags, ref Outgoing outgoing)
+    {
+        var writes = engineLock.GrantedMode >= LockMode.ProtectedWrite;
+        outgoing.Add(engineLock.Resource.Master, UnlockMessage(engineLock, flags), writes ? engineLock.ValueBlock : null);
+        _locks.TryRemove(engineLock.Id, out _);
+        engineLock.Status = QueueStatus.None;
+        return Errno.Unlocked;
     }
 
     private static async ValueTask<int> WaitAsync(EngineLock engineLock, TaskCompletionSource<int> pending, CancellationToken cancellationToken)

@@ -15,6 +15,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _sweeper;
     private readonly IEngineOutbox? _outbox;
+    private readonly DirectoryNodes? _directory;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, Lkb> _locks = new(); // master copies by our lock id
     private int _lastLockId;
     private long _droppedMessages;
@@ -29,8 +30,10 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <param name="tossTime">How long an unused resource stays cached.</param>
     /// <param name="timeProvider">Time source for the cache sweeper.</param>
     /// <param name="outbox">Where messages to other nodes go (replies, GRANT, BAST); null for a single node.</param>
+    /// <param name="localNodeId">This node's id (with <paramref name="directory"/>).</param>
+    /// <param name="directory">The lockspace members' directory (spec §1.11); null for a single node that masters everything.</param>
     public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null,
-        IEngineOutbox? outbox = null)
+        IEngineOutbox? outbox = null, int localNodeId = 1, DirectoryNodes? directory = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!WireLimits.IsValidValueBlockLength(lvbLength))
@@ -44,10 +47,15 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         LvbLength = lvbLength;
         _shards = Enumerable.Range(0, shardCount).Select(_ => new Shard()).ToArray();
         _outbox = outbox;
+        LocalNodeId = localNodeId;
+        _directory = directory;
         _time = timeProvider ?? TimeProvider.System;
         TossTime = tossTime ?? TimeSpan.FromSeconds(10);
         _sweeper = _time.CreateTimer(static state => ((LockspaceEngine)state!).Sweep(), this, TossTime, TossTime);
     }
+
+    /// <summary>This node's id.</summary>
+    public int LocalNodeId { get; }
 
     /// <summary>How long an unused resource stays cached.</summary>
     public TimeSpan TossTime { get; }
@@ -141,6 +149,9 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         public Dictionary<byte[], Resource>.AlternateLookup<ReadOnlySpan<byte>> Lookup { get; }
 
         public bool HasEffects => _effects.Count > 0;
+
+        /// <summary>Directory records for names whose directory node is this node: name → master (spec §4.17).</summary>
+        public Dictionary<byte[], int> Directory { get; } = new(ResourceNames.Comparer);
 
         /// <summary>Cached resources without locks.</summary>
         public int Unused { get; set; }

@@ -1,0 +1,272 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+public sealed partial class LockspaceEngine
+{
+    // Under the shard lock: true when the lock's resource has a known master (spec §4.17 steps 1-3).
+    // Otherwise the lock waits for the master; the first waiter's LOOKUP goes to the directory node.
+    private bool KnowMaster(Shard shard, Resource resource, EngineLock engineLock, ref Outgoing outgoing)
+    {
+        if (_directory is null || resource.Master != 0)
+        {
+            return true;
+        }
+
+        var name = resource.Rsb.Name.Span;
+        var directoryNode = _directory.NodeFor(ResourceHash.Compute(name));
+        if (directoryNode == LocalNodeId)
+        {
+            resource.Master = DirectoryRecord(shard, name, LocalNodeId);
+            return true;
+        }
+
+        (resource.AwaitingMaster ??= []).Add(engineLock);
+        if (!resource.LookupInFlight)
+        {
+            resource.LookupInFlight = true;
+            _locks[engineLock.Id] = engineLock;
+            outgoing.Add(directoryNode, OwnerMessage(MessageType.Lookup, engineLock, 0), resource.Rsb.Name.ToArray(), always: true);
+        }
+
+        return false;
+    }
+
+    // The directory's record for a name (we are its directory node); the first asker becomes master.
+    private static int DirectoryRecord(Shard shard, ReadOnlySpan<byte> name, int asker)
+    {
+        var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
+        if (!records.TryGetValue(name, out var master))
+        {
+            master = asker;
+            shard.Directory[name.ToArray()] = master;
+        }
+
+        return master;
+    }
+
+    private bool IsLocal(Resource resource) => _directory is null || resource.Master == LocalNodeId;
+
+    // Under the shard lock: send a REQUEST for a lock whose master is another node (spec §4.18).
+    private void RequestRemote(EngineLock engineLock, ref Outgoing outgoing)
+    {
+        _locks[engineLock.Id] = engineLock;
+        engineLock.Status = QueueStatus.Waiting;
+        outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Request, engineLock, 0), engineLock.Resource.Rsb.Name.ToArray(), always: true);
+    }
+
+    private static DlmMessage OwnerMessage(MessageType type, EngineLock engineLock, uint remoteId) => new()
+    {
+        Type = type,
+        NodeId = engineLock.Resource.Master,
+        LockId = engineLock.Id,
+        RemoteId = remoteId,
+        ExFlags = engineLock.Flags,
+        LvbSeq = engineLock.LvbSeq,
+        Hash = ResourceHash.Compute(engineLock.Resource.Rsb.Name.Span),
+        Status = engineLock.Status,
+        GrantedMode = engineLock.GrantedMode,
+        RequestedMode = engineLock.RequestedMode,
+        BastMode = LockMode.Null,
+        Asts = AstFlags.Completion | (engineLock.Blocking is null ? AstFlags.None : AstFlags.Blocking),
+    };
+
+    // Owner side of replies, GRANT and BAST (spec §4.18), found by our lock id in m_remid (m_lkid for LOOKUP_REPLY).
+    private void ReceiveAsOwner(int from, in DlmMessage message, ReadOnlySpan<byte> extra)
+    {
+        var ours = message.Type == MessageType.LookupReply ? message.LockId : message.RemoteId;
+        if (!_locks.TryGetValue(ours, out var found) || found is not EngineLock engineLock)
+        {
+            Interlocked.Increment(ref _droppedMessages); // normal in races for GRANT/BAST/replies of finished locks (spec §4.20)
+            return;
+        }
+
+        var resource = engineLock.Resource;
+        var shard = ShardOf(resource.Rsb.Name.Span);
+        var outgoing = new Outgoing();
+        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
+        var completions = new List<(TaskCompletionSource<int>, int)>();
+        lock (shard.Lock)
+        {
+            if (engineLock.Released)
+            {
+                return;
+            }
+
+            switch (message.Type)
+            {
+                case MessageType.LookupReply:
+                    MasterFound(shard, resource, message.NodeId > 0 ? message.NodeId : 0, null, ref outgoing, completions);
+                    break;
+                case MessageType.RequestReply:
+                    if (resource.Master == 0)
+                    {
+                        MasterFound(shard, resource, from, engineLock, ref outgoing, completions); // the directory node was the master
+                    }
+
+                    engineLock.RemoteId = message.LockId;
+                    OnResult(shard, engineLock, message, extra, ref outgoing, completions);
+                    if (engineLock.CancelRequested && message.Result == Errno.InProgress)
+                    {
+                        // Queued on the master while a cancel waited for this reply: send it now (spec §4.19).
+                        outgoing.Add(resource.Master, OwnerMessage(MessageType.Cancel, engineLock, engineLock.RemoteId), null);
+                    }
+
+                    engineLock.CancelRequested = false;
+                    break;
+                case MessageType.ConvertReply:
+                    OnResult(shard, engineLock, message, extra, ref outgoing, completions);
+                    break;
+                case MessageType.Grant:
+                    GrantedRemotely(engineLock, message, extra, completions);
+                    break;
+                case MessageType.Bast:
+                    shard.Blocking(engineLock, message.BastMode);
+                    break;
+                case MessageType.CancelReply when message.Result == Errno.Cancelled:
+                    Cancelled(shard, engineLock, completions);
+                    break;
+            }
+
+            effects = TakeAll(shard, ref outgoing);
+        }
+
+        foreach (var (operation, result) in completions)
+        {
+            _callbacks.Complete(operation, result);
+        }
+
+        Flush(outgoing, effects);
+    }
+
+    // The master of a resource became known: the waiting requests go to it, or run here (spec §4.17).
+    private void MasterFound(Shard shard, Resource resource, int master, EngineLock? answered, ref Outgoing outgoing,
+        List<(TaskCompletionSource<int>, int)> completions)
+    {
+        resource.LookupInFlight = false;
+        resource.Master = master == 0 ? 0 : master;
+        var waiting = resource.AwaitingMaster ?? [];
+        resource.AwaitingMaster = null;
+        foreach (var engineLock in waiting)
+        {
+            if (engineLock == answered || engineLock.Released)
+            {
+                continue;
+            }
+
+            if (engineLock.CancelRequested)
+            {
+                Finish(shard, engineLock, Errno.Cancelled, completions); // cancelled before any request went out (spec §4.19)
+                continue;
+            }
+
+            if (master == 0)
+            {
+                // -1 from a node that is not the directory node (views differ): ask again (spec §4.17).
+                KnowMaster(shard, resource, engineLock, ref outgoing);
+            }
+            else if (master == LocalNodeId)
+            {
+                _locks.TryRemove(engineLock.Id, out _);
+                var result = MasterOperations.Request(resource.Rsb, engineLock, shard);
+                if (result != Errno.InProgress)
+                {
+                    Finish(shard, engineLock, result, completions);
+                }
+            }
+            else
+            {
+                RequestRemote(engineLock, ref outgoing);
+            }
+        }
+    }
+
+    // REQUEST_REPLY / CONVERT_REPLY results (spec §4.18).
+    private void OnResult(Shard shard, EngineLock engineLock, in DlmMessage message, ReadOnlySpan<byte> extra, ref Outgoing outgoing,
+        List<(TaskCompletionSource<int>, int)> completions)
+    {
+        switch (message.Result)
+        {
+            case Errno.Ok:
+                GrantedRemotely(engineLock, message, extra, completions);
+                break;
+            case Errno.InProgress:
+                engineLock.Status = engineLock.IsConversion ? QueueStatus.Convert : QueueStatus.Waiting; // a GRANT follows
+                break;
+            case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion:
+                // Not the master (any more): forget it and find it again (spec §4.17 step 4).
+                engineLock.Resource.Master = 0;
+                if (KnowMaster(shard, engineLock.Resource, engineLock, ref outgoing))
+                {
+                    RequestRemote(engineLock, ref outgoing);
+                }
+
+                break;
+            default:
+                engineLock.RequestedMode = LockMode.Invalid;
+                engineLock.StatusFlags = message.SbFlags;
+                Finish(shard, engineLock, message.Result, completions);
+                break;
+        }
+    }
+
+    // A remote grant: the granted mode (maybe the alternate one) and, for R-direction VALBLK, the master's LVB (spec §4.14).
+    private static void GrantedRemotely(EngineLock engineLock, in DlmMessage message, ReadOnlySpan<byte> lvb, List<(TaskCompletionSource<int>, int)> completions)
+    {
+        if ((engineLock.Flags & LockFlags.ValBlk) != 0 && engineLock.ValueBlock is not null && !lvb.IsEmpty
+            && ModeTables.LvbOnGrant(engineLock.GrantedMode, message.GrantedMode) == LvbTransfer.Return)
+        {
+            lvb[..Math.Min(lvb.Length, engineLock.ValueBlock.Length)].CopyTo(engineLock.ValueBlock);
+            engineLock.LvbSeq = message.LvbSeq;
+        }
+
+        engineLock.GrantedMode = message.GrantedMode;
+        engineLock.RequestedMode = LockMode.Invalid;
+        engineLock.Status = QueueStatus.Granted;
+        engineLock.SbFlags = message.SbFlags;
+        Completed(engineLock);
+        if (engineLock.Pending is { } pending)
+        {
+            engineLock.Pending = null;
+            completions.Add((pending, Errno.Ok));
+        }
+    }
+
+    private void Cancelled(Shard shard, EngineLock engineLock, List<(TaskCompletionSource<int>, int)> completions)
+    {
+        engineLock.RequestedMode = LockMode.Invalid;
+        if (engineLock.IsConversion)
+        {
+            engineLock.Status = QueueStatus.Granted;
+            if (engineLock.Pending is { } pending)
+            {
+                engineLock.Pending = null;
+                completions.Add((pending, Errno.Cancelled));
+            }
+        }
+        else
+        {
+            Finish(shard, engineLock, Errno.Cancelled, completions);
+        }
+    }
+
+    // A request ended without a lock (refused, cancelled): release it and complete its operation.
+    private void Finish(Shard shard, EngineLock engineLock, int result, List<(TaskCompletionSource<int>, int)> completions)
+    {
+        if (result == Errno.Ok)
+        {
+            Completed(engineLock);
+        }
+        else if (!engineLock.IsConversion)
+        {
+            _locks.TryRemove(engineLock.Id, out _);
+            Release(shard, engineLock);
+        }
+
+        if (engineLock.Pending is { } pending)
+        {
+            engineLock.Pending = null;
+            completions.Add((pending, result));
+        }
+    }
+}

@@ -1,0 +1,142 @@
+using System.Buffers.Binary;
+using System.Text;
+using Dlm.Protocol;
+
+namespace Dlm.Core.Tests;
+
+/// <summary>Owner and master on different nodes (spec §4.17–§4.18), over an in-memory network.</summary>
+public sealed class RemoteLockingTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    public static TheoryData<string> Names => new() { "alpha", "beta", "gamma", "delta", "resource/000042" };
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task Request_TwoNodesConflict_BastToHolderThenGrantToWaiter(string text)
+    {
+        var name = Encoding.ASCII.GetBytes(text);
+        await using var cluster = new InMemoryCluster(3);
+        var bast = new TaskCompletionSource<LockMode>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (holder, result) = await cluster[1].RequestAsync(name, LockMode.Exclusive, blocking: (_, m) => bast.TrySetResult(m)).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+
+        var waiting = cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask();
+        Assert.Equal(LockMode.ProtectedRead, await bast.Task.WaitAsync(Timeout));
+        Assert.False(waiting.IsCompleted);
+
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(holder));
+        var (reader, readResult) = await waiting.WaitAsync(Timeout);
+        Assert.Equal((Errno.Ok, LockMode.ProtectedRead), (readResult, reader.Mode));
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task ValueBlock_WrittenOnOneNode_ReadOnAnother(string text)
+    {
+        var name = Encoding.ASCII.GetBytes(text);
+        await using var cluster = new InMemoryCluster(3);
+        var (keeper, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // keeps the LVB alive
+
+        var (writer, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        BinaryPrimitives.WriteInt64LittleEndian(writer.ValueBlock, 4242);
+        cluster[1].Unlock(writer);
+
+        var (reader, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        Assert.Equal(4242, BinaryPrimitives.ReadInt64LittleEndian(reader.ValueBlock));
+        _ = keeper;
+    }
+
+    [Fact]
+    public async Task Convert_RemoteUpConversionWaitsForOtherReader_DownConversionIsImmediate()
+    {
+        var name = "convert/1"u8.ToArray();
+        await using var cluster = new InMemoryCluster(2);
+        var (first, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        var (second, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+
+        var up = cluster[2].ConvertAsync(second, LockMode.Exclusive).AsTask();
+        var down = cluster[1].ConvertAsync(first, LockMode.Null).AsTask();
+        Assert.Equal(Errno.Ok, await down.WaitAsync(Timeout)); // down-conversion completes at once, wherever the master is
+        Assert.Equal(Errno.Ok, await up.WaitAsync(Timeout));
+        Assert.Equal(LockMode.Exclusive, second.Mode);
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task Request_CancelledWhileQueuedOnRemoteMaster_EndsWithCancel(string text)
+    {
+        var name = Encoding.ASCII.GetBytes(text);
+        await using var cluster = new InMemoryCluster(2);
+        var queued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (holder, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive, blocking: (_, _) => queued.TrySetResult()).AsTask().WaitAsync(Timeout);
+        using var cts = new CancellationTokenSource();
+        var waiting = cluster[2].RequestAsync(name, LockMode.Exclusive, cancellationToken: cts.Token).AsTask();
+        await queued.Task.WaitAsync(Timeout); // the holder's BAST proves the request is queued on the master
+        await cts.CancelAsync();
+        var (_, result) = await waiting.WaitAsync(Timeout);
+        Assert.Equal(Errno.Cancelled, result);
+        Assert.Equal(LockMode.Exclusive, holder.Mode);
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public async Task Request_CancelledAtOnce_EndsWithCancelWhereverTheRequestWas(string text)
+    {
+        var name = Encoding.ASCII.GetBytes(text);
+        await using var cluster = new InMemoryCluster(3);
+        await cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        using var cts = new CancellationTokenSource();
+        var waiting = cluster[2].RequestAsync(name, LockMode.Exclusive, cancellationToken: cts.Token).AsTask();
+        await cts.CancelAsync(); // may overlap the lookup or the request in flight (spec §4.19)
+        var (_, result) = await waiting.WaitAsync(Timeout);
+        Assert.Equal(Errno.Cancelled, result);
+    }
+
+    [Fact]
+    public async Task Counter_ThreeNodesIncrementUnderExclusive_SumIsExactAndNoOverlap()
+    {
+        const int perWorker = 150, workersPerNode = 2, resources = 4;
+        await using var cluster = new InMemoryCluster(3);
+        var names = Enumerable.Range(0, resources).Select(i => Encoding.ASCII.GetBytes($"counter/{i}")).ToArray();
+        foreach (var engine in cluster.Engines)
+        {
+            foreach (var name in names)
+            {
+                await engine.RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // keep every LVB alive
+            }
+        }
+
+        var holders = new int[resources];
+        var overlaps = 0;
+        var workers = cluster.Engines.SelectMany(engine => Enumerable.Range(0, workersPerNode).Select(w => Task.Run(async () =>
+        {
+            for (var i = 0; i < perWorker; i++)
+            {
+                var r = (w + i) % resources;
+                var (held, result) = await engine.RequestAsync(names[r], LockMode.Exclusive, LockFlags.ValBlk);
+                Assert.Equal(Errno.Ok, result);
+                if (Interlocked.Increment(ref holders[r]) != 1)
+                {
+                    Interlocked.Increment(ref overlaps);
+                }
+
+                BinaryPrimitives.WriteInt64LittleEndian(held.ValueBlock, BinaryPrimitives.ReadInt64LittleEndian(held.ValueBlock) + 1);
+                Interlocked.Decrement(ref holders[r]);
+                Assert.Equal(Errno.Unlocked, engine.Unlock(held));
+            }
+        })));
+        await Task.WhenAll(workers).WaitAsync(TimeSpan.FromSeconds(60));
+
+        long total = 0;
+        foreach (var name in names)
+        {
+            var (reader, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+            total += BinaryPrimitives.ReadInt64LittleEndian(reader.ValueBlock);
+        }
+
+        Assert.Equal(0, overlaps);
+        Assert.Equal(3 * workersPerNode * perWorker, total);
+        Assert.True(cluster.Messages > 0, "nothing crossed the network: every resource was mastered where it was used");
+    }
+}
