@@ -1,0 +1,151 @@
+using System.Text;
+using Dlm.Core;
+using Dlm.Protocol;
+
+namespace Dlm;
+
+/// <summary>What to ask for besides the mode.</summary>
+public sealed record LockRequest
+{
+    /// <summary>Transfer the lock value block (VALBLK): read it on grant, write it back on unlock or down-conversion from PW/EX.</summary>
+    public bool ValueBlock { get; init; }
+
+    /// <summary>Called (off the engine's locks, in order) when another lock waits for the given mode: release or down-convert.</summary>
+    public Action<LockHandle, LockMode>? Blocking { get; init; }
+
+    /// <summary>Further DLM_LKF_* flags (HEADQUE, NOORDER, ALTPR, EXPEDITE, ...); invalid combinations throw.</summary>
+    public LockFlags Flags { get; init; }
+}
+
+/// <summary>A joined lockspace: lock resources in it. Disposing leaves it.</summary>
+public sealed class Lockspace : IAsyncDisposable
+{
+    private readonly DlmNode _node;
+
+    internal Lockspace(DlmNode node, LockspaceEngine engine)
+    {
+        _node = node;
+        Engine = engine;
+    }
+
+    /// <summary>The lockspace name.</summary>
+    public string Name => Engine.Name;
+
+    /// <summary>The global id on the wire (spec §1.11).</summary>
+    public uint GlobalId => Engine.GlobalId;
+
+    /// <summary>Bytes in a value block.</summary>
+    public int LvbLength => Engine.LvbLength;
+
+    internal LockspaceEngine Engine { get; }
+
+    /// <summary>
+    /// Locks <paramref name="resource"/> (1..64 bytes of UTF-8) in <paramref name="mode"/>, waiting as
+    /// long as it takes; cancelling <paramref name="cancellationToken"/> cancels the request on its master
+    /// and throws <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public async Task<LockHandle> LockAsync(string resource, LockMode mode, LockRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        var handle = await RequestAsync(resource, mode, request, LockFlags.None, cancellationToken).ConfigureAwait(false);
+        return handle ?? throw new LockNotAvailableException(resource, mode);
+    }
+
+    /// <summary>Like <see cref="LockAsync"/> but never waits (NOQUEUE): null when the lock is not available now.</summary>
+    public Task<LockHandle?> TryLockAsync(string resource, LockMode mode, LockRequest? request = null, CancellationToken cancellationToken = default) =>
+        RequestAsync(resource, mode, request, LockFlags.NoQueue, cancellationToken);
+
+    /// <summary>Leaves the lockspace.</summary>
+    public ValueTask DisposeAsync() => _node.LeaveAsync(this);
+
+    private async Task<LockHandle?> RequestAsync(string resource, LockMode mode, LockRequest? request, LockFlags extra, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(resource);
+        request ??= new LockRequest();
+        var flags = request.Flags | extra | (request.ValueBlock ? LockFlags.ValBlk : LockFlags.None);
+        var handle = new LockHandle(this, resource);
+        var blocking = request.Blocking;
+        var (engineLock, result) = await Engine.RequestAsync(Encoding.UTF8.GetBytes(resource), mode, flags,
+            blocking is null ? null : (_, m) => blocking(handle, m), cancellationToken).ConfigureAwait(false);
+        switch (result)
+        {
+            case Errno.Ok:
+                handle.Attach(engineLock);
+                return handle;
+            case Errno.Again:
+                return null;
+            case Errno.Cancelled:
+                throw new OperationCanceledException($"The request for '{resource}' was cancelled before it was granted.", cancellationToken);
+            default:
+                throw new LockFailedException(resource, result);
+        }
+    }
+}
+
+/// <summary>A granted lock. Disposing it unlocks.</summary>
+public sealed class LockHandle : IAsyncDisposable
+{
+    private readonly Lockspace _lockspace;
+    private EngineLock? _lock;
+
+    internal LockHandle(Lockspace lockspace, string resource)
+    {
+        _lockspace = lockspace;
+        Resource = resource;
+    }
+
+    /// <summary>The resource.</summary>
+    public string Resource { get; }
+
+    /// <summary>The granted mode.</summary>
+    public LockMode Mode => _lock?.Mode ?? LockMode.Invalid;
+
+    /// <summary>The lock's value block (empty without <see cref="LockRequest.ValueBlock"/>); write it before unlocking or down-converting from PW/EX.</summary>
+    public Memory<byte> ValueBlock => _lock?.ValueBlock;
+
+    /// <summary>The value block cannot be trusted (spec §4.13 VALNOTVALID).</summary>
+    public bool ValueNotValid => (_lock?.StatusFlags & StatusBlockFlags.ValNotValid) != 0;
+
+    /// <summary>Granted in the alternate mode (ALTPR/ALTCW).</summary>
+    public bool AlternateMode => (_lock?.StatusFlags & StatusBlockFlags.AltMode) != 0;
+
+    /// <summary>Demoted to NL to break a conversion deadlock (CONVDEADLK).</summary>
+    public bool Demoted => (_lock?.StatusFlags & StatusBlockFlags.Demoted) != 0;
+
+    /// <summary>The lock id on this node.</summary>
+    public uint LockId => _lock?.Id ?? 0;
+
+    internal void Attach(EngineLock engineLock) => _lock = engineLock;
+
+    /// <summary>Converts in place (spec §4.9); throws when refused or deadlocked, the lock keeping its mode.</summary>
+    public async Task ConvertAsync(LockMode mode, LockFlags flags = LockFlags.None, CancellationToken cancellationToken = default)
+    {
+        var engineLock = _lock ?? throw new ObjectDisposedException(nameof(LockHandle), $"The lock on '{Resource}' was released.");
+        var valueBlock = engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None;
+        var result = await _lockspace.Engine.ConvertAsync(engineLock, mode, flags | valueBlock, cancellationToken).ConfigureAwait(false);
+        switch (result)
+        {
+            case Errno.Ok:
+                return;
+            case Errno.Again:
+                throw new LockNotAvailableException(Resource, mode);
+            case Errno.Deadlock:
+                throw new ConversionDeadlockException(Resource);
+            case Errno.Cancelled:
+                throw new OperationCanceledException($"The conversion of '{Resource}' was cancelled; the lock keeps its mode.", cancellationToken);
+            default:
+                throw new LockFailedException(Resource, result);
+        }
+    }
+
+    /// <summary>Unlocks; the value block is written back from PW/EX when requested with it. Idempotent.</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _lock, null) is { } engineLock)
+        {
+            var valueBlock = engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None;
+            _lockspace.Engine.Unlock(engineLock, valueBlock | LockFlags.ForceUnlock);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
