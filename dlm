@@ -3,7 +3,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
-exe="$here/src/Dlm.Cli/bin/Release/net10.0/dlm"
+exe="$here/src/Dlm.Cli/bin/Release/net10.0/Dlm.Cli"
 if [ ! -x "$exe" ] || [ -n "$(find "$here/src" \( -name '*.cs' -o -name '*.csproj' \) -newer "$exe" -print -quit)" ]; then
   log=$(mktemp)
   if ! dotnet build "$here/src/Dlm.Cli" -c Release -nologo >"$log" 2>&1; then

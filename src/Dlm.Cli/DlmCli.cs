@@ -16,6 +16,10 @@ internal static class DlmCli
         dlm — a distributed lock manager for .NET, wire-compatible with the Linux kernel DLM (protocol 3.2)
 
         Usage:
+          dlm demo [--nodes 3] [--resources 4] [--writers 2] [--seconds 3] [--json] [--base 127.0.0.1] [--port 21064]
+                                                      the main job: N nodes on 127.0.0.1..N lock shared counters
+                                                      (EX + LVB), readers (PR) and cached locks (BAST); checks the
+                                                      counters and that no incompatible locks ever overlapped
           dlm wire decode [--hex HEX | --hex-file PATH | --file PATH]
                                                       decode a DLM byte stream to JSON lines, one per
                                                       message (binary stdin if no option; '#' lines
@@ -44,6 +48,7 @@ internal static class DlmCli
             return args switch
             {
                 ["wire", "decode", .. var rest] => await WireDecodeCommand.RunAsync(rest, stdout, stderr, stdin).ConfigureAwait(false),
+                ["demo", .. var rest] => await DemoCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["wire", "hash", var name] => WireIdCommands.Hash(name, stdout),

@@ -22,6 +22,9 @@ public sealed class EngineLock : Lkb
     /// <summary>Status-block flags of the last completed operation (DEMOTED, VALNOTVALID, ALTMODE).</summary>
     public StatusBlockFlags StatusFlags { get; internal set; }
 
+    /// <summary>True when the resource is mastered on this node (no network per operation).</summary>
+    public bool IsMasteredLocally => Engine.IsLocalMaster(Resource);
+
     /// <summary>The resource name.</summary>
     public ReadOnlyMemory<byte> Name => Resource.Rsb.Name;
 

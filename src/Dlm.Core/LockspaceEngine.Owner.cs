@@ -47,6 +47,8 @@ public sealed partial class LockspaceEngine
 
     private bool IsLocal(Resource resource) => _directory is null || resource.Master == LocalNodeId;
 
+    internal bool IsLocalMaster(Resource resource) => IsLocal(resource);
+
     // Under the shard lock: send a REQUEST for a lock whose master is another node (spec §4.18).
     private void RequestRemote(EngineLock engineLock, ref Outgoing outgoing)
     {

@@ -111,6 +111,9 @@ public sealed class LockHandle : IAsyncDisposable
     /// <summary>Demoted to NL to break a conversion deadlock (CONVDEADLK).</summary>
     public bool Demoted => (_lock?.StatusFlags & StatusBlockFlags.Demoted) != 0;
 
+    /// <summary>True when the resource is mastered on this node, so operations on it need no network.</summary>
+    public bool MasteredLocally => _lock?.IsMasteredLocally ?? false;
+
     /// <summary>The lock id on this node.</summary>
     public uint LockId => _lock?.Id ?? 0;
 

@@ -18,7 +18,7 @@ public sealed class ArchitectureTests
     {
         var references = Assembly.Load(assembly).GetReferencedAssemblies()
             .Select(a => a.Name!)
-            .Where(n => n.StartsWith("Dlm", StringComparison.Ordinal) || n == "dlm")
+            .Where(n => n.StartsWith("Dlm", StringComparison.Ordinal))
             .ToArray();
         Assert.All(references, r => Assert.Contains(r, allowed));
     }

@@ -1,0 +1,43 @@
+using System.Globalization;
+using System.Text.Json;
+using Dlm.Cli.Demo;
+
+namespace Dlm.Cli;
+
+/// <summary><c>dlm demo</c>: the main job — a real cluster on loopback doing real locking and checking its own result.</summary>
+internal static class DemoCommand
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout)
+    {
+        var options = DemoOptions.Parse(args);
+        var result = await new DemoRunner(options).RunAsync(CancellationToken.None).ConfigureAwait(false);
+        if (options.Json)
+        {
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result)).ConfigureAwait(false);
+        }
+        else
+        {
+            Print(result, stdout);
+        }
+
+        return result.Passed ? DlmCli.Ok : DlmCli.Failed;
+    }
+
+    private static void Print(DemoResult r, TextWriter o)
+    {
+        var c = CultureInfo.InvariantCulture;
+        o.WriteLine(string.Create(c, $"dlm demo: {r.Nodes} nodes, lockspace 'demo', {r.Resources} counters in 32-byte LVBs, {r.Seconds:F1} s"));
+        o.WriteLine(string.Create(c, $"  counters    : {r.Increments:N0} increments under EX, counters sum to {r.CounterSum:N0} -> {(r.CounterSum == r.Increments ? "OK" : "MISMATCH")}"));
+        o.WriteLine(string.Create(c, $"  safety      : {r.CheckerEvents:N0} grants and releases checked, {r.Violations.Count} incompatible overlaps or regressions -> {(r.Violations.Count == 0 ? "OK" : "FAILED")}"));
+        o.WriteLine(string.Create(c, $"  operations  : {r.OperationsPerSecond:N0} locks/s ({r.Increments:N0} EX, {r.Reads:N0} PR reads, {r.CachedGrants:N0} cached PR given up on {r.BlockingHonoured:N0} blocking callbacks)"));
+        o.WriteLine(string.Create(c, $"  latency     : mastered here p50 {r.LocalP50:F0} us p99 {r.LocalP99:F0} us ({r.LocalLocks:N0}); remote p50 {r.RemoteP50:F0} us p99 {r.RemoteP99:F0} us ({r.RemoteLocks:N0})"));
+        o.WriteLine(string.Create(c, $"  messages    : {r.Messages:N0} delivered, {r.Retransmitted:N0} retransmitted"));
+        o.WriteLine(string.Create(c, $"  leave       : lockspace left and FIN handshake done in {r.LeaveMilliseconds:F0} ms"));
+        foreach (var v in r.Violations.Take(10))
+        {
+            o.WriteLine("  VIOLATION   : " + v);
+        }
+
+        o.WriteLine(r.Passed ? "PASSED" : "FAILED");
+    }
+}
