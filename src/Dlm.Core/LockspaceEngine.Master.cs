@@ -37,8 +37,11 @@ public sealed partial class LockspaceEngine
                 break;
             case MessageType.UnlockReply:
                 break; // unlocks complete when they are sent; the reply confirms (spec §4.18)
+            case MessageType.Remove:
+                ReceiveRemove(from, extra);
+                break;
             default:
-                Interlocked.Increment(ref _droppedMessages); // REMOVE and PURGE come with directory caching and user-space locks
+                Interlocked.Increment(ref _droppedMessages); // PURGE comes with user-space locks
                 break;
         }
     }

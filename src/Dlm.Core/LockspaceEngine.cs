@@ -60,11 +60,16 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <summary>How long an unused resource stays cached.</summary>
     public TimeSpan TossTime { get; }
 
-    /// <summary>Frees the resources unused for at least <see cref="TossTime"/>; runs on a timer every toss time.</summary>
+    /// <summary>
+    /// Frees the resources unused for at least <see cref="TossTime"/>; runs on a timer every toss time.
+    /// A resource mastered here leaves the directory with it: our own record is dropped, another
+    /// directory node gets a REMOVE (spec §4.17).
+    /// </summary>
     public int Sweep()
     {
         var freed = 0;
         var now = _time.GetTimestamp();
+        List<(int Node, byte[] Name)>? removes = null;
         foreach (var shard in _shards)
         {
             lock (shard.Lock)
@@ -81,12 +86,55 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
                         shard.Resources.Remove(key);
                         shard.Unused--;
                         freed++;
+                        if (_directory is not null && resource.Master == LocalNodeId)
+                        {
+                            var directoryNode = _directory.NodeFor(ResourceHash.Compute(key));
+                            if (directoryNode == LocalNodeId)
+                            {
+                                shard.Directory.Remove(key);
+                            }
+                            else
+                            {
+                                (removes ??= []).Add((directoryNode, key));
+                            }
+                        }
                     }
                 }
             }
         }
 
+        foreach (var (node, name) in removes ?? [])
+        {
+            var remove = new DlmMessage { Type = MessageType.Remove, Hash = ResourceHash.Compute(name), GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+            _outbox?.Send(node, GlobalId, remove, name);
+        }
+
         return freed;
+    }
+
+    // spec §4.17 "directory node receiving REMOVE": only for names that hash to us, only when the sender
+    // is the recorded master and nobody here uses the resource; otherwise ignored (and counted).
+    private void ReceiveRemove(int from, ReadOnlySpan<byte> name)
+    {
+        var shard = ShardOf(name);
+        lock (shard.Lock)
+        {
+            var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
+            var active = shard.Lookup.TryGetValue(name, out var resource) && resource.References > 0;
+            if (_directory?.NodeFor(ResourceHash.Compute(name)) == LocalNodeId && !active
+                && records.TryGetValue(name, out var master) && master == from)
+            {
+                records.Remove(name);
+                if (resource is not null)
+                {
+                    resource.Master = 0; // our cached copy's master is gone too
+                }
+
+                return;
+            }
+        }
+
+        Interlocked.Increment(ref _droppedMessages);
     }
 
     /// <summary>The lockspace name.</summary>

@@ -13,12 +13,12 @@ internal sealed class InMemoryCluster : IAsyncDisposable
     private readonly Task[] _readers;
     private long _messages;
 
-    public InMemoryCluster(int nodes, int lvbLength = 32)
+    public InMemoryCluster(int nodes, int lvbLength = 32, TimeProvider? time = null)
     {
         var directory = new DirectoryNodes(Enumerable.Range(1, nodes).Select(i => new DirectoryMember(i)));
         _inboxes = Enumerable.Range(0, nodes).Select(_ => Channel.CreateUnbounded<(int, DlmMessage, byte[])>()).ToArray();
         Engines = Enumerable.Range(1, nodes)
-            .Select(i => new LockspaceEngine("cluster", lvbLength, outbox: new Outbox(this, i), localNodeId: i, directory: directory))
+            .Select(i => new LockspaceEngine("cluster", lvbLength, timeProvider: time, outbox: new Outbox(this, i), localNodeId: i, directory: directory))
             .ToArray();
         _readers = Enumerable.Range(0, nodes).Select(i => Task.Run(async () =>
         {

@@ -139,4 +139,28 @@ public sealed class RemoteLockingTests
         Assert.Equal(3 * workersPerNode * perWorker, total);
         Assert.True(cluster.Messages > 0, "nothing crossed the network: every resource was mastered where it was used");
     }
+
+    [Fact]
+    public async Task Sweep_MasterFreesUnusedResource_DirectoryForgetsItAndTheNextAskerBecomesMaster()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        await using var cluster = new InMemoryCluster(3, time: time);
+        // Find a name whose directory node is neither node 1 (the first master) nor node 3 (the next asker).
+        var directory = new DirectoryNodes([new(1), new(2), new(3)]);
+        var name = Enumerable.Range(0, 1000).Select(i => Encoding.ASCII.GetBytes($"swept/{i}"))
+            .First(n => directory.NodeFor(ResourceHash.Compute(n)) == 2);
+
+        var (first, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.True(first.IsMasteredLocally); // node 1 asked first, so the directory made it master
+        cluster[1].Unlock(first);
+
+        var messagesBefore = cluster.Messages;
+        time.Advance(TimeSpan.FromSeconds(11)); // the toss timer frees it and sends REMOVE to node 2
+        Assert.Equal(0, cluster[1].CachedResourceCount);
+        Assert.Equal(messagesBefore + 1, cluster.Messages);
+
+        var (next, result) = await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.True(next.IsMasteredLocally, "the directory still named node 1 after its REMOVE");
+    }
 }
