@@ -64,18 +64,28 @@ public sealed class Lockspace : IAsyncDisposable
         var flags = request.Flags | extra | (request.ValueBlock ? LockFlags.ValBlk : LockFlags.None);
         var handle = new LockHandle(this, resource);
         var blocking = request.Blocking;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (engineLock, result) = await Engine.RequestAsync(Encoding.UTF8.GetBytes(resource), mode, flags,
-            blocking is null ? null : (_, m) => blocking(handle, m), cancellationToken).ConfigureAwait(false);
+            blocking is null ? null : (_, m) =>
+            {
+                LockMetrics.BlockingCallbacks.Add(1);
+                blocking(handle, m);
+            },
+            cancellationToken).ConfigureAwait(false);
         switch (result)
         {
             case Errno.Ok:
+                LockMetrics.Requested("granted", started);
                 handle.Attach(engineLock);
                 return handle;
             case Errno.Again:
+                LockMetrics.Requested("not_available", started);
                 return null;
             case Errno.Cancelled:
+                LockMetrics.Requested("cancelled", started);
                 throw new OperationCanceledException($"The request for '{resource}' was cancelled before it was granted.", cancellationToken);
             default:
+                LockMetrics.Requested("failed", started);
                 throw new LockFailedException(resource, result);
         }
     }
@@ -125,6 +135,7 @@ public sealed class LockHandle : IAsyncDisposable
         var engineLock = _lock ?? throw new ObjectDisposedException(nameof(LockHandle), $"The lock on '{Resource}' was released.");
         var valueBlock = engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None;
         var result = await _lockspace.Engine.ConvertAsync(engineLock, mode, flags | valueBlock, cancellationToken).ConfigureAwait(false);
+        LockMetrics.Conversions.Add(1, new KeyValuePair<string, object?>("result", Errno.NameOf(result)));
         switch (result)
         {
             case Errno.Ok:
