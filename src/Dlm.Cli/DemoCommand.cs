@@ -10,10 +10,12 @@ internal static class DemoCommand
     public static async Task<int> RunAsync(string[] args, TextWriter stdout)
     {
         var options = DemoOptions.Parse(args);
-        var result = await new DemoRunner(options).RunAsync(CancellationToken.None).ConfigureAwait(false);
+        var result = options.Processes
+            ? await ProcessDemo.RunAsync(options).ConfigureAwait(false)
+            : await new DemoRunner(options).RunAsync(CancellationToken.None).ConfigureAwait(false);
         if (options.Json)
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(result)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result, DemoJson.Options)).ConfigureAwait(false);
         }
         else
         {
@@ -23,10 +25,37 @@ internal static class DemoCommand
         return result.Passed ? DlmCli.Ok : DlmCli.Failed;
     }
 
+    /// <summary><c>dlm demo-node --id N ...</c>: one node of <c>dlm demo --processes</c>.</summary>
+    public static async Task<int> RunNodeAsync(string[] args, TextWriter stdout, Stream stdin)
+    {
+        var id = 0;
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--id" && i + 1 < args.Length)
+            {
+                id = int.Parse(args[++i], CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                rest.Add(args[i]);
+            }
+        }
+
+        var options = DemoOptions.Parse([.. rest]);
+        if (id < 1 || id > options.Nodes)
+        {
+            throw new UsageException($"--id takes 1..{options.Nodes}");
+        }
+
+        using var input = new StreamReader(stdin);
+        return await new DemoRunner(options, recordIntervals: true).RunChildAsync(id, input, stdout).ConfigureAwait(false);
+    }
+
     private static void Print(DemoResult r, TextWriter o)
     {
         var c = CultureInfo.InvariantCulture;
-        o.WriteLine(string.Create(c, $"dlm demo: {r.Nodes} nodes, lockspace 'demo', {r.Resources} counters in 32-byte LVBs, {r.Seconds:F1} s"));
+        o.WriteLine(string.Create(c, $"dlm demo: {r.Nodes} nodes{(r.Processes ? " (one process each)" : "")}, lockspace 'demo', {r.Resources} counters in 32-byte LVBs, {r.Seconds:F1} s"));
         o.WriteLine(string.Create(c, $"  counters    : {r.Increments:N0} increments under EX, counters sum to {r.CounterSum:N0} -> {(r.CounterSum == r.Increments ? "OK" : "MISMATCH")}"));
         o.WriteLine(string.Create(c, $"  safety      : {r.CheckerEvents:N0} grants and releases checked, {r.Violations.Count} incompatible overlaps or regressions -> {(r.Violations.Count == 0 ? "OK" : "FAILED")}"));
         o.WriteLine(string.Create(c, $"  operations  : {r.OperationsPerSecond:N0} locks/s ({r.Increments:N0} EX, {r.Reads:N0} PR reads, {r.CachedGrants:N0} cached PR given up on {r.BlockingHonoured:N0} blocking callbacks)"));

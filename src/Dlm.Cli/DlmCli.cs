@@ -16,7 +16,8 @@ internal static class DlmCli
         dlm — a distributed lock manager for .NET, wire-compatible with the Linux kernel DLM (protocol 3.2)
 
         Usage:
-          dlm demo [--nodes 3] [--resources 4] [--writers 2] [--seconds 3] [--json] [--base 127.0.0.1] [--port 21064]
+          dlm demo [--nodes 3] [--resources 4] [--writers 2] [--seconds 3] [--processes] [--json]
+                   [--base 127.0.0.1] [--port 21064] [--seed N]
                                                       the main job: N nodes on 127.0.0.1..N lock shared counters
                                                       (EX + LVB), readers (PR) and cached locks (BAST); checks the
                                                       counters and that no incompatible locks ever overlapped
@@ -49,6 +50,7 @@ internal static class DlmCli
             {
                 ["wire", "decode", .. var rest] => await WireDecodeCommand.RunAsync(rest, stdout, stderr, stdin).ConfigureAwait(false),
                 ["demo", .. var rest] => await DemoCommand.RunAsync(rest, stdout).ConfigureAwait(false),
+                ["demo-node", .. var rest] => await DemoCommand.RunNodeAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["wire", "hash", var name] => WireIdCommands.Hash(name, stdout),

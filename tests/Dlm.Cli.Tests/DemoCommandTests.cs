@@ -20,6 +20,26 @@ public sealed class DemoCommandTests
         Assert.True(r.GetProperty("blocking_callbacks_honoured").GetInt64() > 0, "no cached lock was given up on a blocking callback");
     }
 
+    [Fact]
+    public async Task Demo_Processes_MergedIntervalsShowNoOverlap()
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[] { typeof(DlmCli).Assembly.Location, "demo", "--processes", "--seconds", "1", "--json", "--base", "127.204.0.1" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.True(process.ExitCode == 0, await stderr + await stdout);
+        using var json = JsonDocument.Parse(await stdout);
+        Assert.True(json.RootElement.GetProperty("processes").GetBoolean());
+        Assert.Equal(json.RootElement.GetProperty("increments").GetInt64(), json.RootElement.GetProperty("counter_sum").GetInt64());
+        Assert.True(json.RootElement.GetProperty("checker_events").GetInt64() > 0);
+    }
+
     [Theory]
     [InlineData("--nodes", "0")]
     [InlineData("--seconds", "-1")]

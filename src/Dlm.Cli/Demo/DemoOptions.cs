@@ -15,6 +15,7 @@ internal sealed record DemoOptions
     public IPAddress BaseAddress { get; init; } = IPAddress.Parse("127.0.0.1");
     public int Port { get; init; } = WireLimits.DefaultPort;
     public int Seed { get; init; } = 7;
+    public bool Processes { get; init; }
 
     public static DemoOptions Parse(string[] args)
     {
@@ -29,6 +30,7 @@ internal sealed record DemoOptions
                 "--writers" => o with { Writers = Int(Value(), "--writers", 1, 64) },
                 "--seconds" => o with { Seconds = double.TryParse(Value(), CultureInfo.InvariantCulture, out var s) && s is > 0 and <= 3600 ? s : throw new UsageException("--seconds takes a number in (0, 3600]") },
                 "--json" => o with { Json = true },
+                "--processes" => o with { Processes = true },
                 "--base" => o with { BaseAddress = IPAddress.TryParse(Value(), out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? a : throw new UsageException("--base takes an IPv4 address such as 127.0.0.1") },
                 "--port" => o with { Port = Int(Value(), "--port", 1, 65535) },
                 "--seed" => o with { Seed = Int(Value(), "--seed", 0, int.MaxValue) },

@@ -6,6 +6,7 @@ namespace Dlm.Cli.Demo;
 internal sealed record DemoResult
 {
     [JsonPropertyName("nodes")] public int Nodes { get; init; }
+    [JsonPropertyName("processes")] public bool Processes { get; init; }
     [JsonPropertyName("resources")] public int Resources { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
     [JsonPropertyName("increments")] public long Increments { get; init; }
@@ -26,4 +27,13 @@ internal sealed record DemoResult
     [JsonPropertyName("violations")] public IReadOnlyList<string> Violations { get; init; } = [];
     [JsonPropertyName("leave_ms")] public double LeaveMilliseconds { get; init; }
     [JsonPropertyName("passed")] public bool Passed { get; init; }
+}
+
+/// <summary>JSON settings of the demo's reports: a percentile over no samples is NaN, written as "NaN".</summary>
+internal static class DemoJson
+{
+    public static System.Text.Json.JsonSerializerOptions Options { get; } = new()
+    {
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 }

@@ -12,9 +12,9 @@ namespace Dlm.Cli.Demo;
 /// back; a cacher holds PR until a blocking callback asks for it. At the end the counters must sum
 /// to the increments made and the safety checker must have seen no incompatible overlap.
 /// </summary>
-internal sealed class DemoRunner(DemoOptions options)
+internal sealed partial class DemoRunner(DemoOptions options, bool recordIntervals = false)
 {
-    private readonly SafetyChecker _checker = new();
+    private readonly SafetyChecker _checker = new(recordIntervals);
     private readonly Percentiles _local = new(1_000_000);
     private readonly Percentiles _remote = new(1_000_000);
     private readonly Lock _latencyLock = new();
@@ -36,7 +36,7 @@ internal sealed class DemoRunner(DemoOptions options)
             spaces[i] = await nodes[i].JoinLockspaceAsync("demo", new LockspaceOptions { LvbLength = 32 }, ct).ConfigureAwait(false);
         }
 
-        var names = Enumerable.Range(0, options.Resources).Select(r => $"counter/{r}").ToArray();
+        var names = Names(options);
         // An NL lock per node and resource keeps each resource and its LVB alive (spec §4.14).
         var keepers = new List<LockHandle>();
         foreach (var space in spaces)
@@ -47,23 +47,8 @@ internal sealed class DemoRunner(DemoOptions options)
             }
         }
 
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.Seconds));
         var stopwatch = Stopwatch.StartNew();
-        var work = new List<Task>();
-        for (var n = 0; n < spaces.Length; n++)
-        {
-            var (space, node) = (spaces[n], n + 1);
-            for (var w = 0; w < options.Writers; w++)
-            {
-                var seed = options.Seed + (n * 100) + w;
-                work.Add(Task.Run(() => WriteAsync(space, node, names, seed, stop.Token), ct));
-            }
-
-            work.Add(Task.Run(() => ReadAsync(space, node, names, stop.Token), ct));
-            work.Add(Task.Run(() => CacheAsync(space, node, names[n % names.Length], stop.Token), ct));
-        }
-
-        await Task.WhenAll(work).ConfigureAwait(false);
+        await WorkAsync(spaces.Select((space, i) => (space, i + 1)), names, ct).ConfigureAwait(false);
         var elapsed = stopwatch.Elapsed.TotalSeconds;
 
         long sum = 0;
@@ -112,6 +97,28 @@ internal sealed class DemoRunner(DemoOptions options)
             LeaveMilliseconds = leave.Elapsed.TotalMilliseconds,
             Passed = violations.Count == 0 && _increments > 0,
         };
+    }
+
+    internal static string[] Names(DemoOptions options) => Enumerable.Range(0, options.Resources).Select(r => $"counter/{r}").ToArray();
+
+    // Writers, a reader and a cacher per node, for the configured time.
+    private async Task WorkAsync(IEnumerable<(Lockspace Space, int Node)> spaces, string[] names, CancellationToken ct)
+    {
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.Seconds));
+        var work = new List<Task>();
+        foreach (var (space, node) in spaces)
+        {
+            for (var w = 0; w < options.Writers; w++)
+            {
+                var seed = options.Seed + (node * 100) + w;
+                work.Add(Task.Run(() => WriteAsync(space, node, names, seed, stop.Token), ct));
+            }
+
+            work.Add(Task.Run(() => ReadAsync(space, node, names, stop.Token), ct));
+            work.Add(Task.Run(() => CacheAsync(space, node, names[(node - 1) % names.Length], stop.Token), ct));
+        }
+
+        await Task.WhenAll(work).ConfigureAwait(false);
     }
 
     // EX with VALBLK, +1 in the LVB; every fourth time down-convert to NL (which writes the LVB) before unlocking.

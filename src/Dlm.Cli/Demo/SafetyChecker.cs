@@ -13,10 +13,29 @@ namespace Dlm.Cli.Demo;
 internal sealed class SafetyChecker
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, List<(int Node, LockMode Mode, long Id)>> _holders = [];
+    private readonly Dictionary<string, List<(int Node, LockMode Mode, long Id, long Start)>> _holders = [];
+    private readonly List<Interval>? _intervals;
     private readonly List<string> _violations = [];
     private long _events;
     private long _nextId;
+
+    /// <summary>Creates a checker; with <paramref name="recordIntervals"/> it also keeps every holding interval for a cross-process check.</summary>
+    public SafetyChecker(bool recordIntervals = false) => _intervals = recordIntervals ? [] : null;
+
+    /// <summary>One holding: a lock on <see cref="Resource"/> in <see cref="Mode"/> from <see cref="Start"/> to <see cref="End"/> (monotonic clock ticks, comparable across processes on one machine).</summary>
+    public sealed record Interval(string Resource, int Node, LockMode Mode, long Start, long End);
+
+    /// <summary>The recorded intervals.</summary>
+    public IReadOnlyList<Interval> Intervals
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _intervals ?? []];
+            }
+        }
+    }
 
     public long Events => Interlocked.Read(ref _events);
 
@@ -43,7 +62,7 @@ internal sealed class SafetyChecker
                 _holders[resource] = holders = [];
             }
 
-            foreach (var (otherNode, otherMode, _) in holders)
+            foreach (var (otherNode, otherMode, _, _) in holders)
             {
                 if (!ModeTables.Compatible(otherMode, mode))
                 {
@@ -52,7 +71,7 @@ internal sealed class SafetyChecker
             }
 
             var id = ++_nextId;
-            holders.Add((node, mode, id));
+            holders.Add((node, mode, id, at));
             return id;
         }
     }
@@ -60,10 +79,40 @@ internal sealed class SafetyChecker
     /// <summary>The lock is about to be released.</summary>
     public void Released(string resource, long token)
     {
+        var at = Stopwatch.GetTimestamp();
         lock (_lock)
         {
             _events++;
-            _holders[resource].RemoveAll(h => h.Id == token);
+            var holders = _holders[resource];
+            var index = holders.FindIndex(h => h.Id == token);
+            var (node, mode, _, start) = holders[index];
+            holders.RemoveAt(index);
+            _intervals?.Add(new Interval(resource, node, mode, start, at));
         }
+    }
+
+    /// <summary>Incompatible overlaps among intervals recorded anywhere (e.g. by several processes).</summary>
+    public static List<string> FindOverlaps(IEnumerable<Interval> intervals)
+    {
+        var violations = new List<string>();
+        foreach (var group in intervals.GroupBy(i => i.Resource))
+        {
+            var active = new List<Interval>();
+            foreach (var interval in group.OrderBy(i => i.Start))
+            {
+                active.RemoveAll(a => a.End <= interval.Start);
+                foreach (var other in active)
+                {
+                    if (!ModeTables.Compatible(other.Mode, interval.Mode))
+                    {
+                        violations.Add($"'{group.Key}': node {interval.Node} {LockModes.ShortName(interval.Mode)} from t={interval.Start} overlaps node {other.Node} {LockModes.ShortName(other.Mode)} until t={other.End}");
+                    }
+                }
+
+                active.Add(interval);
+            }
+        }
+
+        return violations;
     }
 }
