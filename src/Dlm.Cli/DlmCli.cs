@@ -34,6 +34,9 @@ internal static class DlmCli
                                                       in-order delivery; raw-TCP baseline (port+1) in the
                                                       same run (--repeat N alternates N rounds of both and
                                                       reports medians); exit 1 if anything was lost or reordered
+          dlm bench locks [--nodes 3] [--resources 1000] [--workers 8] [--seconds 2] [--json] [--base 127.0.0.1]
+                                                      lock + unlock throughput with 1..N nodes, and remote
+                                                      lock + unlock latency against two raw-TCP round trips
           dlm help                                    this text
 
         Exit codes: 0 success, 1 invalid input or failed check, 2 usage error.
@@ -52,6 +55,7 @@ internal static class DlmCli
                 ["demo", .. var rest] => await DemoCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["demo-node", .. var rest] => await DemoCommand.RunNodeAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
+                ["bench", "locks", .. var rest] => await LockBench.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["wire", "hash", var name] => WireIdCommands.Hash(name, stdout),
                 ["wire", "lockspace-id", var name] => WireIdCommands.LockspaceIdOf(name, stdout, stderr),

@@ -64,3 +64,19 @@ public sealed class BenchCommandTests
         Assert.Contains(option, err, StringComparison.Ordinal);
     }
 }
+
+public sealed class LockBenchCommandTests
+{
+    [Fact]
+    public async Task BenchLocks_Small_ReportsScalingAndRemoteLatency()
+    {
+        var (exit, output, err) = await CliRunner.RunAsync(
+            ["bench", "locks", "--nodes", "2", "--resources", "50", "--workers", "2", "--seconds", "0.3", "--json", "--base", "127.205.0.1"]);
+        Assert.True(exit == 0, err + output);
+        using var json = System.Text.Json.JsonDocument.Parse(output);
+        var scaling = json.RootElement.GetProperty("scaling");
+        Assert.Equal(2, scaling.GetArrayLength());
+        Assert.All(scaling.EnumerateArray(), s => Assert.True(s.GetProperty("ops_per_s").GetDouble() > 0));
+        Assert.True(json.RootElement.GetProperty("remote_lock_unlock_p50_us").GetDouble() > 0);
+    }
+}

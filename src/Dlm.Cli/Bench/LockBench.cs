@@ -1,0 +1,165 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Dlm.Protocol;
+
+namespace Dlm.Cli.Bench;
+
+/// <summary>
+/// <c>dlm bench locks</c>: (1) EX lock + unlock throughput on many resources with 1..N nodes in one
+/// process (how it scales), (2) the latency of a lock + unlock on a resource mastered on another
+/// node against two raw-TCP round trips of the same message size, measured in the same run.
+/// </summary>
+internal static class LockBench
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout)
+    {
+        var nodes = 3;
+        var resources = 1000;
+        var seconds = 2.0;
+        var json = false;
+        var workers = 8;
+        var baseAddress = IPAddress.Parse("127.0.0.1");
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new UsageException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--nodes": nodes = int.TryParse(Value(), CultureInfo.InvariantCulture, out var n) && n is >= 2 and <= 16 ? n : throw new UsageException("--nodes takes 2..16"); break;
+                case "--resources": resources = int.TryParse(Value(), CultureInfo.InvariantCulture, out var r) && r is >= 1 and <= 1_000_000 ? r : throw new UsageException("--resources takes 1..1000000"); break;
+                case "--seconds": seconds = double.TryParse(Value(), CultureInfo.InvariantCulture, out var s) && s is > 0 and <= 600 ? s : throw new UsageException("--seconds takes a number in (0, 600]"); break;
+                case "--json": json = true; break;
+                case "--workers": workers = int.TryParse(Value(), CultureInfo.InvariantCulture, out var w) && w is >= 1 and <= 256 ? w : throw new UsageException("--workers takes 1..256"); break;
+                case "--base": baseAddress = IPAddress.TryParse(Value(), out var a) ? a : throw new UsageException("--base takes an IPv4 address"); break;
+                default: throw new UsageException($"unknown option for 'dlm bench locks': {args[i]}");
+            }
+        }
+
+        var names = Enumerable.Range(0, resources).Select(i => $"resource/{i:D7}").ToArray();
+        var scaling = new List<(int Nodes, double OpsPerSecond, double LocalShare)>();
+        for (var n = 1; n <= nodes; n++)
+        {
+            scaling.Add(await ThroughputAsync(Cluster(baseAddress, n), names, seconds, workers).ConfigureAwait(false));
+        }
+
+        var (remoteP50, remoteP99) = await RemoteLatencyAsync(Cluster(baseAddress, 2), 3000).ConfigureAwait(false);
+        var addresses = Cluster(baseAddress, 2).Nodes.Select(nd => IPAddress.Parse(nd.Addresses[0])).ToArray();
+        var raw = await RawTcpBaseline.RoundTripAsync(addresses, Port + 1, 3000, CancellationToken.None).ConfigureAwait(false);
+        var result = new
+        {
+            resources,
+            workers,
+            scaling = scaling.Select(s => new { nodes = s.Nodes, ops_per_s = s.OpsPerSecond, locally_mastered_share = s.LocalShare }),
+            remote_lock_unlock_p50_us = remoteP50,
+            remote_lock_unlock_p99_us = remoteP99,
+            baseline_two_round_trips_p50_us = 2 * raw.At(0.5),
+            remote_ratio = remoteP50 / (2 * raw.At(0.5)),
+        };
+        if (json)
+        {
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result)).ConfigureAwait(false);
+            return DlmCli.Ok;
+        }
+
+        var c = CultureInfo.InvariantCulture;
+        await stdout.WriteLineAsync(string.Create(c, $"dlm bench locks: EX lock + unlock on {resources:N0} resources, {workers} workers per node")).ConfigureAwait(false);
+        foreach (var (n, ops, share) in scaling)
+        {
+            await stdout.WriteLineAsync(string.Create(c, $"  {n} node(s)   : {ops:N0} lock+unlock/s, {share:P0} mastered where used")).ConfigureAwait(false);
+        }
+
+        await stdout.WriteLineAsync(string.Create(c, $"  remote      : lock + unlock p50 {remoteP50:F1} us, p99 {remoteP99:F1} us; two raw-TCP round trips p50 {2 * raw.At(0.5):F1} us; ratio {result.remote_ratio:F2}")).ConfigureAwait(false);
+        return DlmCli.Ok;
+    }
+
+    private const int Port = WireLimits.DefaultPort;
+
+    private static ClusterConfiguration Cluster(IPAddress baseAddress, int n)
+    {
+        var b = baseAddress.GetAddressBytes();
+        return new ClusterConfiguration
+        {
+            Cluster = "bench",
+            Nodes = Enumerable.Range(0, n).Select(i => new ClusterNode { Id = i + 1, Addresses = [$"{b[0]}.{b[1]}.{b[2]}.{b[3] + i}"] }).ToList(),
+        };
+    }
+
+    private static async Task<(DlmNode[] Nodes, Lockspace[] Spaces)> StartAsync(ClusterConfiguration cluster)
+    {
+        var nodes = new DlmNode[cluster.Nodes.Count];
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            nodes[i] = await DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = i + 1 }).ConfigureAwait(false);
+        }
+
+        var spaces = new Lockspace[nodes.Length];
+        for (var i = 0; i < nodes.Length; i++)
+        {
+            spaces[i] = await nodes[i].JoinLockspaceAsync("bench").ConfigureAwait(false);
+        }
+
+        return (nodes, spaces);
+    }
+
+    // Every node's workers lock and unlock EX on random resources; each node first claims its share,
+    // so about 1/n of the resources a node uses are mastered there.
+    private static async Task<(int, double, double)> ThroughputAsync(ClusterConfiguration cluster, string[] names, double seconds, int workers)
+    {
+        var (nodes, spaces) = await StartAsync(cluster).ConfigureAwait(false);
+        long operations = 0, local = 0;
+        for (var i = 0; i < names.Length; i++)
+        {
+            var first = await spaces[i % spaces.Length].LockAsync(names[i], LockMode.Null).ConfigureAwait(false);
+            await first.DisposeAsync().ConfigureAwait(false);
+        }
+
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+        var stopwatch = Stopwatch.StartNew();
+        await Task.WhenAll(spaces.SelectMany((space, n) => Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
+        {
+            var random = new Random((n * 10) + w);
+            while (!stop.IsCancellationRequested)
+            {
+                var held = await space.LockAsync(names[random.Next(names.Length)], LockMode.Exclusive, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                if (held.MasteredLocally)
+                {
+                    Interlocked.Increment(ref local);
+                }
+
+                await held.DisposeAsync().ConfigureAwait(false);
+                Interlocked.Increment(ref operations);
+            }
+        })))).ConfigureAwait(false);
+        var rate = operations / stopwatch.Elapsed.TotalSeconds;
+        await Task.WhenAll(nodes.Select(nd => nd.DisposeAsync().AsTask())).ConfigureAwait(false);
+        return (spaces.Length, rate, operations == 0 ? 0 : (double)local / operations);
+    }
+
+    // Node 1 masters the resources; node 2 locks and unlocks them one at a time.
+    private static async Task<(double P50, double P99)> RemoteLatencyAsync(ClusterConfiguration cluster, int iterations)
+    {
+        var (nodes, spaces) = await StartAsync(cluster).ConfigureAwait(false);
+        var names = Enumerable.Range(0, 64).Select(i => $"remote/{i}").ToArray();
+        foreach (var name in names)
+        {
+            var claim = await spaces[0].LockAsync(name, LockMode.Null).ConfigureAwait(false);
+            await claim.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var samples = new Percentiles(iterations);
+        for (var i = 0; i < iterations + 200; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var held = await spaces[1].LockAsync(names[i % names.Length], LockMode.Exclusive).ConfigureAwait(false);
+            await held.DisposeAsync().ConfigureAwait(false);
+            if (i >= 200)
+            {
+                samples.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
+            }
+        }
+
+        await Task.WhenAll(nodes.Select(nd => nd.DisposeAsync().AsTask())).ConfigureAwait(false);
+        return (samples.At(0.5), samples.At(0.99));
+    }
+}
