@@ -8,16 +8,16 @@ public sealed class DemoCommandTests
     [Fact]
     public async Task Demo_ThreeNodesOneSecond_CountersMatchAndNoOverlap()
     {
-        var (exit, output, err) = await CliRunner.RunAsync(["demo", "--seconds", "1", "--json", "--base", "127.203.0.1"]);
+        var (exit, output, err) = await CliRunner.RunAsync(["demo", "--seconds", "2", "--json", "--base", "127.203.0.1"]);
         Assert.True(exit == 0, err + output);
         using var json = JsonDocument.Parse(output);
         var r = json.RootElement;
-        Assert.True(r.GetProperty("passed").GetBoolean());
-        Assert.True(r.GetProperty("increments").GetInt64() > 0);
+        Assert.True(r.GetProperty("passed").GetBoolean(), output);
+        Assert.True(r.GetProperty("increments").GetInt64() > 0, output);
         Assert.Equal(r.GetProperty("increments").GetInt64(), r.GetProperty("counter_sum").GetInt64());
         Assert.Equal(0, r.GetProperty("violations").GetArrayLength());
-        Assert.True(r.GetProperty("remote_locks").GetInt64() > 0, "no lock crossed the network");
-        Assert.True(r.GetProperty("blocking_callbacks_honoured").GetInt64() > 0, "no cached lock was given up on a blocking callback");
+        Assert.True(r.GetProperty("remote_locks").GetInt64() > 0, "no lock crossed the network: " + output);
+        Assert.True(r.GetProperty("blocking_callbacks_honoured").GetInt64() > 0, "no cached lock was given up on a blocking callback: " + output);
     }
 
     [Fact]
