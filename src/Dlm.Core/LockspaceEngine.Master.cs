@@ -42,6 +42,7 @@ public sealed partial class LockspaceEngine
                 break;
             default:
                 Interlocked.Increment(ref _droppedMessages); // PURGE comes with user-space locks
+                EngineLog.Unhandled(_logger, Name, message.Type, from);
                 break;
         }
     }
@@ -58,6 +59,7 @@ public sealed partial class LockspaceEngine
             var refusal = Mastership(shard, resource, from);
             if (refusal != Errno.Ok)
             {
+                EngineLog.NotMaster(_logger, Name, from, Errno.NameOf(refusal) ?? "?");
                 Release(shard, resource);
                 var stub = new DlmMessage { Type = MessageType.RequestReply, RemoteId = message.LockId, Result = refusal,
                     GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
@@ -150,6 +152,7 @@ public sealed partial class LockspaceEngine
             || (message.Type != MessageType.Cancel && copy.OwnerLockId != message.LockId))
         {
             Interlocked.Increment(ref _droppedMessages);
+            EngineLog.NotTheSendersCopy(_logger, Name, message.Type, from, message.RemoteId);
             var stub = new DlmMessage { Type = replyType, RemoteId = message.LockId, LockId = message.RemoteId, Result = Errno.NoEntry,
                 GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
             _outbox?.Send(from, GlobalId, stub, []);

@@ -80,6 +80,7 @@ public sealed partial class LockspaceEngine
         if (!_locks.TryGetValue(ours, out var found) || found is not EngineLock engineLock)
         {
             Interlocked.Increment(ref _droppedMessages); // normal in races for GRANT/BAST/replies of finished locks (spec §4.20)
+            EngineLog.UnknownLock(_logger, Name, message.Type, from, ours);
             return;
         }
 

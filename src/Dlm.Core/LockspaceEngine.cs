@@ -15,6 +15,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _sweeper;
     private readonly IEngineOutbox? _outbox;
+    private readonly Microsoft.Extensions.Logging.ILogger _logger;
     private readonly DirectoryNodes? _directory;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, Lkb> _locks = new(); // master copies by our lock id
     private int _lastLockId;
@@ -32,8 +33,9 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <param name="outbox">Where messages to other nodes go (replies, GRANT, BAST); null for a single node.</param>
     /// <param name="localNodeId">This node's id (with <paramref name="directory"/>).</param>
     /// <param name="directory">The lockspace members' directory (spec §1.11); null for a single node that masters everything.</param>
+    /// <param name="logger">Where dropped or refused messages are logged.</param>
     public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null,
-        IEngineOutbox? outbox = null, int localNodeId = 1, DirectoryNodes? directory = null)
+        IEngineOutbox? outbox = null, int localNodeId = 1, DirectoryNodes? directory = null, Microsoft.Extensions.Logging.ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!WireLimits.IsValidValueBlockLength(lvbLength))
@@ -47,6 +49,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         LvbLength = lvbLength;
         _shards = Enumerable.Range(0, shardCount).Select(_ => new Shard()).ToArray();
         _outbox = outbox;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         LocalNodeId = localNodeId;
         _directory = directory;
         _time = timeProvider ?? TimeProvider.System;

@@ -4,6 +4,7 @@ using Dlm.Core;
 using Dlm.Messaging;
 using Dlm.Protocol;
 using Dlm.Transport;
+using Microsoft.Extensions.Logging;
 
 namespace Dlm;
 
@@ -75,7 +76,8 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
         }
 
         var engine = new LockspaceEngine(name, options.LvbLength, timeProvider: _options.TimeProvider,
-            outbox: new Outbox(_messaging), localNodeId: NodeId, directory: _directory);
+            outbox: new Outbox(_messaging), localNodeId: NodeId, directory: _directory,
+            logger: _options.LoggerFactory.CreateLogger("Dlm.Core"));
         var lockspace = new Lockspace(this, engine);
         if (!_lockspaces.TryAdd(engine.GlobalId, lockspace))
         {
