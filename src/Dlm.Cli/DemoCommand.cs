@@ -28,21 +28,8 @@ internal static class DemoCommand
     /// <summary><c>dlm demo-node --id N ...</c>: one node of <c>dlm demo --processes</c>.</summary>
     public static async Task<int> RunNodeAsync(string[] args, TextWriter stdout, Stream stdin)
     {
-        var id = 0;
-        var rest = new List<string>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--id" && i + 1 < args.Length)
-            {
-                id = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            }
-            else
-            {
-                rest.Add(args[i]);
-            }
-        }
-
-        var options = DemoOptions.Parse([.. rest]);
+        var (id, rest) = ChildProcess.TakeId(args);
+        var options = DemoOptions.Parse(rest);
         if (id < 1 || id > options.Nodes)
         {
             throw new UsageException($"--id takes 1..{options.Nodes}");

@@ -18,7 +18,7 @@ internal static class ProcessBench
         var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
         var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
 
-        var children = Enumerable.Range(1, o.Nodes).Select(i => Child.Start(o, i)).ToArray();
+        var children = Enumerable.Range(1, o.Nodes).Select(i => ChildProcess.Start(ChildArguments(o, i))).ToArray();
         try
         {
             await Task.WhenAll(children.Select(c => c.ExpectAsync("ready"))).ConfigureAwait(false);
@@ -65,21 +65,8 @@ internal static class ProcessBench
     /// <summary>The child side: one node, commanded over stdin.</summary>
     public static async Task<int> RunChildAsync(string[] args, TextWriter stdout, Stream stdin)
     {
-        var id = 0;
-        var rest = new List<string>();
-        for (var i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--id" && i + 1 < args.Length)
-            {
-                id = int.Parse(args[++i], CultureInfo.InvariantCulture);
-            }
-            else
-            {
-                rest.Add(args[i]);
-            }
-        }
-
-        var o = CommsBenchOptions.Parse(rest.ToArray());
+        var (id, rest) = ChildProcess.TakeId(args);
+        var o = CommsBenchOptions.Parse(rest);
         if (id < 1 || id > o.Nodes)
         {
             throw new UsageException($"--id takes 1..{o.Nodes}");
@@ -142,72 +129,18 @@ internal static class ProcessBench
         }
     }
 
+    private static string[] ChildArguments(CommsBenchOptions o, int id)
+    {
+        var c = CultureInfo.InvariantCulture;
+        string[] arguments =
+        [
+            "bench", "comms-node", "--id", id.ToString(c), "--nodes", o.Nodes.ToString(c), "--messages", o.Messages.ToString(c),
+            "--base", o.BaseAddress.ToString(), "--port", o.Port.ToString(c), "--round-trips", o.RoundTrips.ToString(c),
+            "--seed", o.Seed.ToString(c), "--timeout", ((int)o.Timeout.TotalSeconds).ToString(c),
+        ];
+        return o.ResetEveryMs > 0 ? [.. arguments, "--reset-every", o.ResetEveryMs.ToString(c)] : arguments;
+    }
+
     private sealed record ChildResult(long Lost, long Duplicated, long Reordered, long Resets, long Retransmitted,
         long DuplicatesDropped, long MaxQueued, long PeakWorkingSet);
-
-    private sealed class Child : IDisposable
-    {
-        private readonly Process _process;
-
-        private Child(Process process) => _process = process;
-
-        public static Child Start(CommsBenchOptions o, int id)
-        {
-            var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the dlm executable to start child processes");
-            var start = new ProcessStartInfo(self)
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-            {
-                start.ArgumentList.Add(typeof(Child).Assembly.Location);
-            }
-
-            foreach (var arg in new[]
-            {
-                "bench", "comms-node", "--id", id.ToString(CultureInfo.InvariantCulture),
-                "--nodes", o.Nodes.ToString(CultureInfo.InvariantCulture), "--messages", o.Messages.ToString(CultureInfo.InvariantCulture),
-                "--base", o.BaseAddress.ToString(), "--port", o.Port.ToString(CultureInfo.InvariantCulture),
-                "--round-trips", o.RoundTrips.ToString(CultureInfo.InvariantCulture), "--seed", o.Seed.ToString(CultureInfo.InvariantCulture),
-                "--timeout", ((int)o.Timeout.TotalSeconds).ToString(CultureInfo.InvariantCulture),
-                "--reset-every", Math.Max(o.ResetEveryMs, 1).ToString(CultureInfo.InvariantCulture),
-            }.Where((_, i) => o.ResetEveryMs > 0 || i < 18))
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            return new Child(Process.Start(start) ?? throw new InvalidOperationException("could not start a bench child process"));
-        }
-
-        public async Task<string> ExpectAsync(string? expected)
-        {
-            var line = await _process.StandardOutput.ReadLineAsync().ConfigureAwait(false)
-                ?? throw new InvalidOperationException($"bench child {_process.Id} exited (code {(_process.HasExited ? _process.ExitCode : -1)})");
-            if (expected is not null && line != expected)
-            {
-                throw new InvalidOperationException($"bench child {_process.Id} said '{line}', expected '{expected}'");
-            }
-
-            return line;
-        }
-
-        public async Task<string> CommandAsync(string command, string? expected)
-        {
-            await _process.StandardInput.WriteLineAsync(command).ConfigureAwait(false);
-            await _process.StandardInput.FlushAsync().ConfigureAwait(false);
-            return await ExpectAsync(expected).ConfigureAwait(false);
-        }
-
-        public void Dispose()
-        {
-            if (!_process.HasExited && !_process.WaitForExit(5000))
-            {
-                _process.Kill();
-            }
-
-            _process.Dispose();
-        }
-    }
 }

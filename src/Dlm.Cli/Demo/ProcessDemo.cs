@@ -12,18 +12,18 @@ internal static class ProcessDemo
 {
     public static async Task<DemoResult> RunAsync(DemoOptions o)
     {
-        var children = Enumerable.Range(1, o.Nodes).Select(i => Start(o, i)).ToArray();
+        var children = Enumerable.Range(1, o.Nodes).Select(i => ChildProcess.Start(ChildArguments(o, i))).ToArray();
         try
         {
-            await Task.WhenAll(children.Select(c => ExpectAsync(c, "joined"))).ConfigureAwait(false);
-            await Task.WhenAll(children.Select(c => CommandAsync(c, "keep", "ready"))).ConfigureAwait(false);
+            await Task.WhenAll(children.Select(c => c.ExpectAsync("joined"))).ConfigureAwait(false);
+            await Task.WhenAll(children.Select(c => c.CommandAsync("keep", "ready"))).ConfigureAwait(false);
             var stopwatch = Stopwatch.StartNew();
-            var lines = await Task.WhenAll(children.Select(c => CommandAsync(c, "go", null))).ConfigureAwait(false);
+            var lines = await Task.WhenAll(children.Select(c => c.CommandAsync("go", null))).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed.TotalSeconds;
             var reports = lines.Select(l => JsonSerializer.Deserialize<DemoRunner.ChildReport>(l, DemoJson.Options)!).ToArray();
-            var sums = JsonSerializer.Deserialize<long[]>(await CommandAsync(children[0], "sum", null).ConfigureAwait(false))!;
+            var sums = JsonSerializer.Deserialize<long[]>(await children[0].CommandAsync("sum", null).ConfigureAwait(false))!;
             var leave = Stopwatch.StartNew();
-            await Task.WhenAll(children.Select(c => CommandAsync(c, "stop", "stopped"))).ConfigureAwait(false);
+            await Task.WhenAll(children.Select(c => c.CommandAsync("stop", "stopped"))).ConfigureAwait(false);
 
             var increments = reports.Sum(r => r.Increments);
             var violations = SafetyChecker.FindOverlaps(reports.SelectMany(r => r.Intervals))
@@ -63,11 +63,6 @@ internal static class ProcessDemo
         {
             foreach (var child in children)
             {
-                if (!child.HasExited && !child.WaitForExit(5000))
-                {
-                    child.Kill();
-                }
-
                 child.Dispose();
             }
         }
@@ -79,42 +74,14 @@ internal static class ProcessDemo
         return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
     }
 
-    private static Process Start(DemoOptions o, int id)
+    private static string[] ChildArguments(DemoOptions o, int id)
     {
-        var self = Environment.ProcessPath ?? throw new InvalidOperationException("cannot find the dlm executable to start child processes");
-        var start = new ProcessStartInfo(self) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet")
-        {
-            start.ArgumentList.Add(typeof(ProcessDemo).Assembly.Location);
-        }
-
         var c = CultureInfo.InvariantCulture;
-        foreach (var arg in new[]
-        {
+        return
+        [
             "demo-node", "--id", id.ToString(c), "--nodes", o.Nodes.ToString(c), "--resources", o.Resources.ToString(c),
             "--writers", o.Writers.ToString(c), "--seconds", o.Seconds.ToString(c), "--base", o.BaseAddress.ToString(),
             "--port", o.Port.ToString(c), "--seed", o.Seed.ToString(c),
-        })
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        return Process.Start(start) ?? throw new InvalidOperationException("could not start a demo node process");
-    }
-
-    private static async Task<string> ExpectAsync(Process child, string? expected)
-    {
-        var line = await child.StandardOutput.ReadLineAsync().ConfigureAwait(false)
-            ?? throw new InvalidOperationException($"demo node process {child.Id} exited (code {(child.HasExited ? child.ExitCode : -1)})");
-        return expected is not null && line != expected
-            ? throw new InvalidOperationException($"demo node process {child.Id} said '{line}', expected '{expected}'")
-            : line;
-    }
-
-    private static async Task<string> CommandAsync(Process child, string command, string? expected)
-    {
-        await child.StandardInput.WriteLineAsync(command).ConfigureAwait(false);
-        await child.StandardInput.FlushAsync().ConfigureAwait(false);
-        return await ExpectAsync(child, expected).ConfigureAwait(false);
+        ];
     }
 }
