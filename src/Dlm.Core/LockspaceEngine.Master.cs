@@ -85,9 +85,10 @@ public sealed partial class LockspaceEngine
             }
 
             effects = TakeAll(shard, ref outgoing);
+            // Sent and queued under the shard lock, so a reply always precedes a later GRANT or BAST
+            // for the same lock, and one lock's callbacks keep their order (spec §4.15, §4.18).
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
     }
 
     // spec §4.17 "node receiving REQUEST": become master if the directory says so, else -ENOTBLK / -EBADR.
@@ -198,9 +199,8 @@ public sealed partial class LockspaceEngine
             }
 
             effects = TakeAll(shard, ref outgoing);
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
     }
 
     // The owner's LVB arrives with CONVERT/UNLOCK when it writes (spec §4.14): keep it in the master copy.

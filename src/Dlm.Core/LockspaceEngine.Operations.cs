@@ -59,9 +59,10 @@ public sealed partial class LockspaceEngine
             }
 
             effects = TakeAll(shard, ref outgoing);
+            // Sent and queued under the shard lock, so a reply always precedes a later GRANT or BAST
+            // for the same lock, and one lock's callbacks keep their order (spec §4.15, §4.18).
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
 
         return pending is null ? (engineLock, result) : (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
     }
@@ -106,9 +107,8 @@ public sealed partial class LockspaceEngine
             }
 
             effects = TakeAll(shard, ref outgoing);
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
 
         return pending is null ? result : await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false);
     }
@@ -155,14 +155,13 @@ public sealed partial class LockspaceEngine
                 : UnlockRemote(engineLock, flags, ref outgoing);
             Release(shard, engineLock);
             effects = TakeAll(shard, ref outgoing);
-        }
+            if (interrupted is not null)
+            {
+                _callbacks.Complete(interrupted, Errno.Unlocked); // the waiting operation ends with the unlock (spec §4.19)
+            }
 
-        if (interrupted is not null)
-        {
-            _callbacks.Complete(interrupted, Errno.Unlocked); // the waiting operation ends with the unlock (spec §4.19)
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
 
         return result;
     }
@@ -213,14 +212,13 @@ public sealed partial class LockspaceEngine
             }
 
             effects = TakeAll(shard, ref outgoing);
-        }
+            if (cancelled is not null)
+            {
+                _callbacks.Complete(cancelled, Errno.Cancelled);
+            }
 
-        if (cancelled is not null)
-        {
-            _callbacks.Complete(cancelled, Errno.Cancelled);
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
 
         return result;
     }

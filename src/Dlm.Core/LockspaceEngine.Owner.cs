@@ -96,15 +96,28 @@ public sealed partial class LockspaceEngine
                 return;
             }
 
+            if (resource.Master != 0 && from != resource.Master && message.Type != MessageType.LookupReply)
+            {
+                Interlocked.Increment(ref _droppedMessages); // spec §4.20: replies, GRANT and BAST come from the lock's master
+                EngineLog.UnknownLock(_logger, Name, message.Type, from, ours);
+                return;
+            }
+
             switch (message.Type)
             {
                 case MessageType.LookupReply:
                     MasterFound(shard, resource, message.NodeId > 0 ? message.NodeId : 0, null, ref outgoing, completions);
                     break;
                 case MessageType.RequestReply:
-                    if (resource.Master == 0)
+                    if (resource.Master == 0 && message.Result is not (Errno.BadRequest or Errno.NotBlock))
                     {
                         MasterFound(shard, resource, from, engineLock, ref outgoing, completions); // the directory node was the master
+                    }
+                    else if (resource.Master == 0)
+                    {
+                        // The directory node answered our LOOKUP as a REQUEST but is not the master: look again (below).
+                        resource.LookupInFlight = false;
+                        resource.AwaitingMaster?.Remove(engineLock);
                     }
 
                     engineLock.RemoteId = message.LockId;
@@ -132,14 +145,13 @@ public sealed partial class LockspaceEngine
             }
 
             effects = TakeAll(shard, ref outgoing);
-        }
+            foreach (var (operation, result) in completions)
+            {
+                _callbacks.Complete(operation, result);
+            }
 
-        foreach (var (operation, result) in completions)
-        {
-            _callbacks.Complete(operation, result);
+            Flush(outgoing, effects);
         }
-
-        Flush(outgoing, effects);
     }
 
     // The master of a resource became known: the waiting requests go to it, or run here (spec §4.17).
@@ -195,6 +207,9 @@ public sealed partial class LockspaceEngine
                 break;
             case Errno.InProgress:
                 engineLock.Status = engineLock.IsConversion ? QueueStatus.Convert : QueueStatus.Waiting; // a GRANT follows
+                break;
+            case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion && engineLock.CancelRequested:
+                Finish(shard, engineLock, Errno.Cancelled, completions); // the cancel wins; nothing was queued (spec §4.19)
                 break;
             case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion:
                 // Not the master (any more): forget it and find it again (spec §4.17 step 4).

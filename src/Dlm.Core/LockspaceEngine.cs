@@ -72,7 +72,6 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     {
         var freed = 0;
         var now = _time.GetTimestamp();
-        List<(int Node, byte[] Name)>? removes = null;
         foreach (var shard in _shards)
         {
             lock (shard.Lock)
@@ -98,18 +97,16 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
                             }
                             else
                             {
-                                (removes ??= []).Add((directoryNode, key));
+                                // Sent under the shard lock: a later LOOKUP for this name from here queues
+                                // behind this REMOVE on the same peer, so the directory never forgets a
+                                // master it has just named to us again (spec §4.17).
+                                var remove = new DlmMessage { Type = MessageType.Remove, Hash = ResourceHash.Compute(key), GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+                                _outbox?.Send(directoryNode, GlobalId, remove, key);
                             }
                         }
                     }
                 }
             }
-        }
-
-        foreach (var (node, name) in removes ?? [])
-        {
-            var remove = new DlmMessage { Type = MessageType.Remove, Hash = ResourceHash.Compute(name), GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
-            _outbox?.Send(node, GlobalId, remove, name);
         }
 
         return freed;

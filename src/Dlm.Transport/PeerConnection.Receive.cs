@@ -23,7 +23,7 @@ public sealed partial class PeerConnection
             {
                 role = "refused";
             }
-            else if (_main is null)
+            else if (_main is null && !_connecting)
             {
                 _main = socket;
                 retransmitted = Usable();
@@ -205,6 +205,7 @@ public sealed partial class PeerConnection
             {
                 _main = null;
                 _remainderLength = 0; // never resume half a message on another connection (spec §3.4)
+                _ackPending |= _ackKnown; // the last ACK may have died with this socket: cumulative, so repeat it
                 wasOpen = true;
                 _disconnects++;
                 if (_queue.Count > 0)

@@ -9,6 +9,32 @@ public sealed partial class PeerConnection
     // committed messages in order, coalesced; a send error closes the socket and reconnects at once.
     private async Task SendLoopAsync(CancellationToken ct)
     {
+        // A bug or an unexpected error must not leave the peer without a sender: log, wait, go on.
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await SendLoopOnceAsync(ct).ConfigureAwait(false);
+                return;
+            }
+#pragma warning disable CA1031 // the loop is the peer's only sender; it restarts after anything unexpected
+            catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+            {
+                TransportLog.SendLoopFailed(_logger, e, NodeId);
+                lock (SyncRoot)
+                {
+                    _sending = false;
+                    SignalLocked();
+                }
+
+                await Task.Delay(ReconnectDelay(), _options.TimeProvider, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task SendLoopOnceAsync(CancellationToken ct)
+    {
         var buffer = GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
         try
         {
@@ -113,11 +139,7 @@ public sealed partial class PeerConnection
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
                 // Whatever part of this write reached the peer is covered by retransmission (spec §3.4).
-                lock (SyncRoot)
-                {
-                    _sending = false;
-                }
-
+                // The finally below gives up the send side only after _main no longer names this socket.
                 SocketClosed(socket, "send failed: " + e.Message);
                 return;
             }
@@ -211,11 +233,32 @@ public sealed partial class PeerConnection
             }
 
             _connecting = true;
-            socket = new Socket(Node.Addresses[0].AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-            _main = socket; // an inbound connection arriving now becomes the othercon (spec §3.2)
         }
 
         var endPoint = RemoteEndPoint;
+        try
+        {
+            socket = new Socket(Node.Addresses[0].AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        }
+        catch (SocketException e)
+        {
+            lock (SyncRoot)
+            {
+                _connecting = false;
+                _connectFailures++;
+                SignalIfAllClosedLocked();
+            }
+
+            TransportLog.ConnectFailed(_logger, NodeId, endPoint, _connectFailures, e.Message);
+            return null;
+        }
+
+        lock (SyncRoot)
+        {
+            _main = socket; // an inbound connection arriving now becomes the othercon (spec §3.2)
+        }
+
+        NetworkStream stream;
         try
         {
             socket.NoDelay = true;
@@ -224,8 +267,9 @@ public sealed partial class PeerConnection
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
             await socket.ConnectAsync(endPoint, linked.Token).ConfigureAwait(false);
+            stream = PrepareForUse(socket);
         }
-        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or PlatformNotSupportedException)
         {
             lock (SyncRoot)
             {
@@ -246,7 +290,6 @@ public sealed partial class PeerConnection
             return null;
         }
 
-        var stream = PrepareForUse(socket);
         int retransmitted;
         lock (SyncRoot)
         {

@@ -31,6 +31,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private int _remainderOffset, _remainderLength;
     private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
     private bool _ackPending;
+    private bool _ackKnown;             // an ACK was ever queued: a broken write sends the latest again
     private TaskCompletionSource? _capacityWaiter;
     private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
@@ -133,7 +134,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public void SetAckLocked(uint nextExpected)
     {
         _ack = nextExpected;
-        _ackPending = true;
+        _ackPending = _ackKnown = true;
         SignalLocked();
     }
 

@@ -158,7 +158,15 @@ public sealed class Transport : IAsyncDisposable
             return;
         }
 
-        peer.Adopt(socket);
+        try
+        {
+            peer.Adopt(socket);
+        }
+        catch (Exception e) when (e is SocketException or IOException or ObjectDisposedException or PlatformNotSupportedException)
+        {
+            TransportLog.AdoptFailed(_logger, e, address); // e.g. SO_MARK refused: this socket only, the listener goes on
+            socket.Dispose();
+        }
     }
 
     private void Reject(Socket socket)

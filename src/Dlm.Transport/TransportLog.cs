@@ -33,6 +33,12 @@ internal static partial class TransportLog
     [LoggerMessage(1008, LogLevel.Error, "Message handler failed for a message from node {NodeId}; message dropped")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, int nodeId);
 
+    [LoggerMessage(1010, LogLevel.Error, "Send loop for node {NodeId} failed; restarting it")]
+    public static partial void SendLoopFailed(ILogger logger, Exception exception, int nodeId);
+
+    [LoggerMessage(1011, LogLevel.Warning, "Inbound connection from {Address} could not be set up; closed")]
+    public static partial void AdoptFailed(ILogger logger, Exception exception, IPAddress address);
+
     [LoggerMessage(1009, LogLevel.Information, "Node {NodeId} did not close its side within {Timeout}; connection forced closed")]
     public static partial void ShutdownTimedOut(ILogger logger, int nodeId, TimeSpan timeout);
 }

@@ -204,9 +204,9 @@ internal sealed class WriteQueue
         while (_count > 0)
         {
             ref var e = ref _ring[_head];
-            if ((e.Flags & (EntryFlags.Committed | EntryFlags.Skip)) == 0)
+            if ((e.Flags & EntryFlags.Committed) == 0)
             {
-                break; // still being filled: its chunk must not go back to the pool
+                break; // still being filled (even if a reset skipped it): its chunk must not go back to the pool
             }
 
             var retained = (e.Flags & EntryFlags.Retained) != 0;

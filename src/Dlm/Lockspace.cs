@@ -66,8 +66,10 @@ public sealed class Lockspace : IAsyncDisposable
         var blocking = request.Blocking;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var (engineLock, result) = await Engine.RequestAsync(Encoding.UTF8.GetBytes(resource), mode, flags,
-            blocking is null ? null : (_, m) =>
+            blocking is null ? null : (granted, m) =>
             {
+                // A blocking callback can run before this method resumes: attach first, so releasing works.
+                handle.Attach(granted);
                 LockMetrics.BlockingCallbacks.Add(1);
                 blocking(handle, m);
             },
@@ -96,6 +98,7 @@ public sealed class LockHandle : IAsyncDisposable
 {
     private readonly Lockspace _lockspace;
     private EngineLock? _lock;
+    private int _attached;
 
     internal LockHandle(Lockspace lockspace, string resource)
     {
@@ -127,7 +130,14 @@ public sealed class LockHandle : IAsyncDisposable
     /// <summary>The lock id on this node.</summary>
     public uint LockId => _lock?.Id ?? 0;
 
-    internal void Attach(EngineLock engineLock) => _lock = engineLock;
+    // Once only: a handle released from its blocking callback is not brought back by the grant's return.
+    internal void Attach(EngineLock engineLock)
+    {
+        if (Interlocked.Exchange(ref _attached, 1) == 0)
+        {
+            _lock = engineLock;
+        }
+    }
 
     /// <summary>Converts in place (spec §4.9); throws when refused or deadlocked, the lock keeping its mode.</summary>
     public async Task ConvertAsync(LockMode mode, LockFlags flags = LockFlags.None, CancellationToken cancellationToken = default)

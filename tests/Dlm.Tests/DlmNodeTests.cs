@@ -93,6 +93,23 @@ public sealed class DlmNodeTests
     }
 
     [Fact]
+    public async Task BlockingCallback_ArrivingWithTheGrant_CanReleaseTheLock()
+    {
+        var nodes = await StartClusterAsync(2);
+        var spaces = await Task.WhenAll(nodes.Select(n => n.JoinLockspaceAsync("handover")));
+        var first = await spaces[0].LockAsync("r", LockMode.Exclusive).WaitAsync(Timeout);
+        // The second lock is granted and, in the same pass, asked to give way to the third (spec §4.10):
+        // its callback runs before LockAsync returns and must still be able to release it.
+        var second = spaces[1].LockAsync("r", LockMode.Exclusive, new LockRequest { Blocking = (h, _) => _ = h.DisposeAsync() });
+        var third = spaces[0].LockAsync("r", LockMode.Exclusive);
+        await first.DisposeAsync();
+        await second.WaitAsync(Timeout);
+        await using var last = await third.WaitAsync(Timeout);
+        Assert.Equal(LockMode.Exclusive, last.Mode);
+        await LeaveAllAsync(nodes);
+    }
+
+    [Fact]
     public async Task JoinLockspace_BadName_ClearError()
     {
         var nodes = await StartClusterAsync(1);
