@@ -97,13 +97,17 @@ public sealed class DlmNodeTests
     {
         var nodes = await StartClusterAsync(2);
         var spaces = await Task.WhenAll(nodes.Select(n => n.JoinLockspaceAsync("handover")));
-        var first = await spaces[0].LockAsync("r", LockMode.Exclusive).WaitAsync(Timeout);
+        var secondQueued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = await spaces[0].LockAsync("r", LockMode.Exclusive, new LockRequest { Blocking = (_, _) => secondQueued.TrySetResult() }).WaitAsync(Timeout);
         // The second lock is granted and, in the same pass, asked to give way to the third (spec §4.10):
         // its callback runs before LockAsync returns and must still be able to release it.
-        var second = spaces[1].LockAsync("r", LockMode.Exclusive, new LockRequest { Blocking = (h, _) => _ = h.DisposeAsync() });
+        var second = spaces[1].LockAsync("r", LockMode.Exclusive, new LockRequest { Blocking = (h, mode) => _ = h.DisposeAsync().AsTask() });
+        await secondQueued.Task.WaitAsync(Timeout); // the first holder's BAST proves the second is queued
         var third = spaces[0].LockAsync("r", LockMode.Exclusive);
+        await Task.Yield();
         await first.DisposeAsync();
-        await second.WaitAsync(Timeout);
+        var handed = await second.WaitAsync(Timeout);
+        Assert.Equal(LockMode.Invalid, handed.Mode); // released by its own callback
         await using var last = await third.WaitAsync(Timeout);
         Assert.Equal(LockMode.Exclusive, last.Mode);
         await LeaveAllAsync(nodes);
