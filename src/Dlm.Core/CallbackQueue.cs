@@ -18,7 +18,13 @@ internal sealed class CallbackQueue : IAsyncDisposable
     /// <summary>Failures of user blocking callbacks (they are caught so the queue keeps going).</summary>
     public long CallbackFailures;
 
-    public void Complete(TaskCompletionSource<int> operation, int result) => _channel.Writer.TryWrite(new Item(null, operation, result, LockMode.Invalid));
+    public void Complete(TaskCompletionSource<int> operation, int result)
+    {
+        if (!_channel.Writer.TryWrite(new Item(null, operation, result, LockMode.Invalid)))
+        {
+            operation.TrySetResult(result); // the lockspace is closing: the waiting call still gets its answer
+        }
+    }
 
     public void Blocking(EngineLock lkb, LockMode mode) => _channel.Writer.TryWrite(new Item(lkb, null, 0, mode));
 

@@ -241,7 +241,14 @@ public sealed partial class PeerConnection : IAsyncDisposable
         if (!_signalled)
         {
             _signalled = true;
-            _signal.Release();
+            try
+            {
+                _signal.Release();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Disposed: nothing will be sent any more; a late unlock or ACK is simply dropped.
+            }
         }
     }
 
