@@ -123,9 +123,6 @@ public static class PacketWriter
         return n;
     }
 
-    /// <summary>Rewrites <c>h_seq</c> of an OPTS envelope already in a buffer (sequence assigned at commit, spec §2.3).</summary>
-    public static void SetSequence(Span<byte> opts, uint sequence) => BinaryPrimitives.WriteUInt32LittleEndian(opts[4..], sequence);
-
     private static int CheckedLength(int length, int max) => length <= max
         ? length
         : throw new ArgumentOutOfRangeException(nameof(length), length, $"A DLM message is at most {max} bytes here (spec §1.10).");
