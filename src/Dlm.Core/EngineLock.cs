@@ -55,7 +55,14 @@ public sealed class EngineLock : Lkb
 /// <summary>A resource in a lockspace engine: its master copy and how many locks reference it.</summary>
 public sealed class Resource
 {
-    internal Resource(byte[] name, int lvbLength) => Rsb = new Rsb(name, lvbLength);
+    internal Resource(byte[] name, int lvbLength, LockspaceEngine.Shard shard)
+    {
+        Rsb = new Rsb(name, lvbLength);
+        Shard = shard;
+    }
+
+    /// <summary>The shard that owns this resource (found once, by the name's hash).</summary>
+    internal LockspaceEngine.Shard Shard { get; }
 
     internal Rsb Rsb { get; }
 
@@ -73,6 +80,6 @@ public sealed class Resource
     /// <summary>True while no lock uses it: kept for reuse until the toss time passes (spec §4.17).</summary>
     internal bool Cached { get; set; }
 
-    /// <summary>When the last lock left (timestamp of the engine's time provider).</summary>
+    /// <summary>When the sweeper first saw it unused (timestamp of the engine's time provider), 0 until then.</summary>
     internal long UnusedSince { get; set; }
 }

@@ -160,7 +160,7 @@ public sealed partial class LockspaceEngine
             return;
         }
 
-        var shard = ShardOf(copy.Resource.Rsb.Name.Span);
+        var shard = copy.Resource.Shard;
         var outgoing = new Outgoing();
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         lock (shard.Lock)

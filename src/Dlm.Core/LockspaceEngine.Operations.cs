@@ -76,7 +76,7 @@ public sealed partial class LockspaceEngine
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(engineLock);
-        var shard = ShardOf(engineLock.Resource.Rsb.Name.Span);
+        var shard = engineLock.Resource.Shard;
         int result;
         TaskCompletionSource<int>? pending = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
@@ -126,7 +126,7 @@ public sealed partial class LockspaceEngine
             return Cancel(engineLock);
         }
 
-        var shard = ShardOf(engineLock.Resource.Rsb.Name.Span);
+        var shard = engineLock.Resource.Shard;
         int result;
         TaskCompletionSource<int>? interrupted;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
@@ -173,7 +173,7 @@ public sealed partial class LockspaceEngine
     public int Cancel(EngineLock engineLock)
     {
         ArgumentNullException.ThrowIfNull(engineLock);
-        var shard = ShardOf(engineLock.Resource.Rsb.Name.Span);
+        var shard = engineLock.Resource.Shard;
         int result;
         TaskCompletionSource<int>? cancelled = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
@@ -284,7 +284,7 @@ public sealed partial class LockspaceEngine
         if (!shard.Lookup.TryGetValue(name, out var resource))
         {
             var key = name.ToArray();
-            resource = new Resource(key, LvbLength);
+            resource = new Resource(key, LvbLength, shard);
             shard.Resources.Add(key, resource);
         }
 
@@ -298,7 +298,7 @@ public sealed partial class LockspaceEngine
         return resource;
     }
 
-    private void Release(Shard shard, EngineLock engineLock)
+    private static void Release(Shard shard, EngineLock engineLock)
     {
         engineLock.Released = true;
         Release(shard, engineLock.Resource);
@@ -306,12 +306,12 @@ public sealed partial class LockspaceEngine
 
     // Under the shard lock: a lock is gone. An unused resource stays cached (its LVB is already
     // gone, spec §4.14) until the toss time passes, so the next lock on it costs no allocation (spec §4.17).
-    private void Release(Shard shard, Resource resource)
+    private static void Release(Shard shard, Resource resource)
     {
         if (--resource.References == 0)
         {
             resource.Cached = true;
-            resource.UnusedSince = _time.GetTimestamp();
+            resource.UnusedSince = 0; // the sweeper stamps it when it first sees it unused (no clock read here)
             shard.Unused++;
         }
     }

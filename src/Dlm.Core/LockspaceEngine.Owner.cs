@@ -85,7 +85,7 @@ public sealed partial class LockspaceEngine
         }
 
         var resource = engineLock.Resource;
-        var shard = ShardOf(resource.Rsb.Name.Span);
+        var shard = resource.Shard;
         var outgoing = new Outgoing();
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var completions = new List<(TaskCompletionSource<int>, int)>();

@@ -64,7 +64,8 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     public TimeSpan TossTime { get; }
 
     /// <summary>
-    /// Frees the resources unused for at least <see cref="TossTime"/>; runs on a timer every toss time.
+    /// Frees the resources unused for at least <see cref="TossTime"/>, seen unused by an earlier sweep
+    /// (so a resource stays cached one to two toss times, like the kernel's scan); runs on a timer every toss time.
     /// A resource mastered here leaves the directory with it: our own record is dropped, another
     /// directory node gets a REMOVE (spec §4.17).
     /// </summary>
@@ -83,7 +84,11 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
                 foreach (var (key, resource) in shard.Resources)
                 {
-                    if (resource.Cached && _time.GetElapsedTime(resource.UnusedSince, now) >= TossTime)
+                    if (resource.Cached && resource.UnusedSince == 0)
+                    {
+                        resource.UnusedSince = now; // first seen unused: freed one toss time from now
+                    }
+                    else if (resource.Cached && _time.GetElapsedTime(resource.UnusedSince, now) >= TossTime)
                     {
                         shard.Resources.Remove(key);
                         shard.Unused--;
@@ -183,7 +188,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     }
 
     // Effects are recorded under the shard lock and delivered after it is released.
-    private sealed class Shard : IGrantEffects
+    internal sealed class Shard : IGrantEffects
     {
         private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
         private readonly List<(MasterCopy Copy, LockMode Bast)> _remoteEffects = [];

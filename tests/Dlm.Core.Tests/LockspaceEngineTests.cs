@@ -197,9 +197,9 @@ public sealed class LockspaceEngineTests
         Assert.Equal(0, again.ValueBlock![0]);
         engine.Unlock(again);
 
-        time.Advance(TimeSpan.FromSeconds(9));
-        Assert.Equal(0, engine.Sweep());
-        time.Advance(TimeSpan.FromSeconds(2)); // the engine's own timer sweeps at 10 s and 20 s
+        time.Advance(TimeSpan.FromSeconds(11)); // the timer's sweep at 10 s sees it unused
+        Assert.Equal(1, engine.CachedResourceCount);
+        time.Advance(TimeSpan.FromSeconds(10)); // the sweep at 20 s frees it
         Assert.Equal(0, engine.CachedResourceCount);
     }
 }

@@ -155,7 +155,8 @@ public sealed class RemoteLockingTests
         cluster[1].Unlock(first);
 
         var messagesBefore = cluster.Messages;
-        time.Advance(TimeSpan.FromSeconds(11)); // the toss timer frees it and sends REMOVE to node 2
+        time.Advance(TimeSpan.FromSeconds(11)); // the toss timer sees it unused at 10 s
+        time.Advance(TimeSpan.FromSeconds(10)); // and frees it at 20 s, sending REMOVE to node 2
         Assert.Equal(0, cluster[1].CachedResourceCount);
         Assert.Equal(messagesBefore + 1, cluster.Messages);
 
