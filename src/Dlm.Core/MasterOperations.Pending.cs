@@ -94,7 +94,7 @@ public static partial class MasterOperations
 
     // spec §4.10 "Blocking ASTs when a request or conversion is queued": to each lock on the queue
     // (other than the requester) with a blocking callback whose mode blocks the requested one.
-    private static void BlockingFor(Rsb rsb, Lkb requester, List<Lkb> queue, IGrantEffects effects)
+    private static void BlockingFor(Lkb requester, List<Lkb> queue, IGrantEffects effects)
     {
         var requested = requester.RequestedMode;
         foreach (var holder in queue.ToArray())
@@ -114,7 +114,6 @@ public static partial class MasterOperations
             }
         }
 
-        _ = rsb;
     }
 
     private static bool RequiresBlocking(Lkb holder, LockMode high, bool cw) =>

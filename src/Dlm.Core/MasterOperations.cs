@@ -26,7 +26,7 @@ public static partial class MasterOperations
         if (!lkb.Has(LockFlags.NoQueue))
         {
             Enqueue(rsb.Waiting, lkb, QueueStatus.Waiting);
-            BlockingFor(rsb, lkb, rsb.Granted, effects);
+            BlockingFor(lkb, rsb.Granted, effects);
             return Errno.InProgress;
         }
 
@@ -79,7 +79,7 @@ public static partial class MasterOperations
         {
             rsb.Granted.Remove(lkb);
             Enqueue(rsb.Converting, lkb, QueueStatus.Convert);
-            BlockingFor(rsb, lkb, rsb.Granted, effects);
+            BlockingFor(lkb, rsb.Granted, effects);
             return Errno.InProgress;
         }
 
@@ -94,8 +94,8 @@ public static partial class MasterOperations
     {
         if (lkb.Has(LockFlags.NoQueueBast))
         {
-            BlockingFor(rsb, lkb, rsb.Granted, effects);
-            BlockingFor(rsb, lkb, rsb.Converting, effects);
+            BlockingFor(lkb, rsb.Granted, effects);
+            BlockingFor(lkb, rsb.Converting, effects);
         }
 
         return Errno.Again;

@@ -59,7 +59,8 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         lock (peer.SyncRoot)
         {
             // Reserve, fill and commit in one critical section: a message is ~100 bytes, so filling
-            // it here is cheaper than taking the lock twice (the fill-outside shape is in SendRcom).
+            // it here is cheaper than taking the lock twice, and a reset can never drop a slot being
+            // filled (PeerConnection still offers reserve / fill outside / commit for larger payloads).
             var mode = peer.Protocol.ClassifySend(DlmCommand.Message);
             if (mode == SendMode.Wait)
             {
@@ -97,10 +98,10 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         var peer = GetPeer(nodeId);
         var innerLength = PacketWriter.RcomLength(payload.Length);
         CheckLength(innerLength);
-        SendSlot slot;
-        uint seq;
+        bool writeInline;
         lock (peer.SyncRoot)
         {
+            // Same shape as SendMessage: reserve, fill and commit in one critical section.
             var mode = peer.Protocol.ClassifySend(DlmCommand.Rcom, rcom.Type, rcom.Result);
             if (mode == SendMode.Wait)
             {
@@ -110,19 +111,23 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
                 return;
             }
 
-            (slot, seq) = Reserve(peer, mode, innerLength);
+            var (slot, seq) = Reserve(peer, mode, innerLength);
+            if (mode == SendMode.Plain)
+            {
+                PacketWriter.WriteRcom(slot.Span, lockspaceId, LocalNodeId, rcom, payload);
+            }
+            else
+            {
+                PacketWriter.WriteWrappedRcom(slot.Span, seq, lockspaceId, LocalNodeId, rcom, payload);
+            }
+
+            writeInline = peer.Connection.CommitLocked(slot, mayWriteInline: true);
         }
 
-        if (slot.Length == innerLength)
+        if (writeInline)
         {
-            PacketWriter.WriteRcom(slot.Span, lockspaceId, LocalNodeId, rcom, payload);
+            peer.Connection.WriteInline();
         }
-        else
-        {
-            PacketWriter.WriteWrappedRcom(slot.Span, seq, lockspaceId, LocalNodeId, rcom, payload);
-        }
-
-        peer.Connection.Commit(slot);
     }
 
     // Under the peer lock: a piggy-backed ACK first if due, then the slot; the sequence number is
