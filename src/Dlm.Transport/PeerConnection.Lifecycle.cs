@@ -6,6 +6,7 @@ public sealed partial class PeerConnection
 {
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<Task> _receiveLoops = [];
+    private readonly CancellationTokenSource _shutdownStarted = new();
 
     /// <summary>
     /// Shutdown (spec §3.6): half-close every socket, wait up to <paramref name="timeout"/> for
@@ -29,6 +30,8 @@ public sealed partial class PeerConnection
             // The send loop writes what is still queued, then half-closes every socket.
             SignalLocked();
         }
+
+        await _shutdownStarted.CancelAsync().ConfigureAwait(false);
 
         try
         {
@@ -77,6 +80,7 @@ public sealed partial class PeerConnection
 
         await StopAsync().ConfigureAwait(false);
         _stop.Dispose();
+        _shutdownStarted.Dispose();
         _signal.Dispose();
     }
 

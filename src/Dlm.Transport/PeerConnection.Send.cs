@@ -28,8 +28,26 @@ public sealed partial class PeerConnection
                     SignalLocked();
                 }
 
-                await Task.Delay(ReconnectDelay(), _options.TimeProvider, ct).ConfigureAwait(false);
+                if (_shutdownStarted.IsCancellationRequested)
+                {
+                    return; // shutting down: StopAsync closes what is left
+                }
+
+                await WaitBeforeReconnectAsync(ct).ConfigureAwait(false);
             }
+        }
+    }
+
+    // The reconnect wait ends early when shutdown starts, so shutdown never waits for it (spec §3.6).
+    private async Task WaitBeforeReconnectAsync(CancellationToken ct)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, _shutdownStarted.Token);
+        try
+        {
+            await Task.Delay(ReconnectDelay(), _options.TimeProvider, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
         }
     }
 
@@ -71,7 +89,7 @@ public sealed partial class PeerConnection
                     socket = await ConnectAsync(ct).ConfigureAwait(false);
                     if (socket is null)
                     {
-                        await Task.Delay(ReconnectDelay(), _options.TimeProvider, ct).ConfigureAwait(false);
+                        await WaitBeforeReconnectAsync(ct).ConfigureAwait(false);
                         lock (SyncRoot)
                         {
                             SignalLocked();
