@@ -50,6 +50,15 @@ public sealed class EngineLock : Lkb
 
     /// <summary>A cancel asked for while the request had no master answer yet (spec §4.19).</summary>
     internal bool CancelRequested { get; set; }
+
+    /// <summary>A REQUEST or up-CONVERT is out and its reply has not arrived (a "waiter", spec §5.7).</summary>
+    internal bool AwaitingReply { get; set; }
+
+    /// <summary>A CANCEL went to the master and its reply has not arrived.</summary>
+    internal bool CancelSent { get; set; }
+
+    /// <summary>Unlocked while the lockspace was stopped: the unlock runs when recovery ends (spec §5.2).</summary>
+    internal bool UnlockDeferred { get; set; }
 }
 
 /// <summary>A resource in a lockspace engine: its master copy and how many locks reference it.</summary>

@@ -17,4 +17,19 @@ internal static partial class EngineLog
 
     [LoggerMessage(1203, LogLevel.Warning, "Lockspace {Lockspace}: {Type} from node {NodeId} is not handled yet; dropped")]
     public static partial void Unhandled(ILogger logger, string lockspace, MessageType type, int nodeId);
+
+    [LoggerMessage(1204, LogLevel.Information, "Lockspace {Lockspace}: recovery {Seq} superseded by a newer stop")]
+    public static partial void RecoverySuperseded(ILogger logger, string lockspace, ulong seq);
+
+    [LoggerMessage(1205, LogLevel.Information, "Lockspace {Lockspace}: recovery {Seq} generation {Generation} done ({Removed} removed) in {Milliseconds:F1} ms")]
+    public static partial void RecoveryDone(ILogger logger, string lockspace, ulong seq, uint generation, int removed, double milliseconds);
+
+    [LoggerMessage(1206, LogLevel.Debug, "Lockspace {Lockspace}: {Type} from node {NodeId} ignored (status {Status:x}, spec §5.5)")]
+    public static partial void RcomIgnored(ILogger logger, string lockspace, RcomType type, int nodeId, uint status);
+
+    [LoggerMessage(1207, LogLevel.Warning, "Lockspace {Lockspace}: no reply to {Type} from node {NodeId} within recover_timer; sending it again")]
+    public static partial void RcomTimeout(ILogger logger, string lockspace, RcomType type, int nodeId);
+
+    [LoggerMessage(1208, LogLevel.Warning, "Lockspace {Lockspace}: node {NodeId} names itself master of a resource this node masters; keeping ours (spec §5.6)")]
+    public static partial void DirectoryConflict(ILogger logger, string lockspace, int nodeId);
 }

@@ -14,6 +14,29 @@ public sealed partial class LockspaceEngine
     /// </summary>
     public void Receive(int from, in DlmMessage message, ReadOnlySpan<byte> extra)
     {
+        _receiveGate.EnterReadLock();
+        try
+        {
+            if (_running)
+            {
+                Dispatch(from, message, extra);
+                return;
+            }
+
+            // Stopped: saved whole, replayed in arrival order when locking is enabled (spec §5.2, §5.9).
+            lock (_requestQueue)
+            {
+                _requestQueue.Add((from, message, extra.ToArray()));
+            }
+        }
+        finally
+        {
+            _receiveGate.ExitReadLock();
+        }
+    }
+
+    private void Dispatch(int from, in DlmMessage message, ReadOnlySpan<byte> extra)
+    {
         switch (message.Type)
         {
             case MessageType.Request:

@@ -20,8 +20,19 @@ public sealed partial class LockspaceEngine
         TaskCompletionSource<int>? pending = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var outgoing = new Outgoing();
+    stopped:
+        while (!_running)
+        {
+            await RunningAsync(cancellationToken).ConfigureAwait(false); // stopped for recovery (spec §5.2)
+        }
+
         lock (shard.Lock)
         {
+            if (!_running)
+            {
+                goto stopped;
+            }
+
             var resource = Acquire(shard, name);
             engineLock = new EngineLock(this, resource, NextLockId(), mode, flags, blocking)
             {
@@ -81,8 +92,19 @@ public sealed partial class LockspaceEngine
         TaskCompletionSource<int>? pending = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var outgoing = new Outgoing();
+    stopped:
+        while (!_running)
+        {
+            await RunningAsync(cancellationToken).ConfigureAwait(false); // stopped for recovery (spec §5.2)
+        }
+
         lock (shard.Lock)
         {
+            if (!_running)
+            {
+                goto stopped;
+            }
+
             ThrowIfReleased(engineLock);
             ThrowIfInvalid(LockArguments.ValidateLock(mode, flags | LockFlags.Convert, 0, engineLock.GrantedMode));
             if (engineLock.Pending is not null)
@@ -126,6 +148,11 @@ public sealed partial class LockspaceEngine
             return Cancel(engineLock);
         }
 
+        return UnlockCore(engineLock, flags, deferred: false);
+    }
+
+    private int UnlockCore(EngineLock engineLock, LockFlags flags, bool deferred)
+    {
         var shard = engineLock.Resource.Shard;
         int result;
         TaskCompletionSource<int>? interrupted;
@@ -133,9 +160,15 @@ public sealed partial class LockspaceEngine
         var outgoing = new Outgoing();
         lock (shard.Lock)
         {
-            if (engineLock.Released)
+            if (engineLock.Released || (engineLock.UnlockDeferred && !deferred))
             {
                 return Errno.NoEntry;
+            }
+
+            if (!_running && Defer(() => UnlockCore(engineLock, flags, deferred: true)))
+            {
+                engineLock.UnlockDeferred = true; // done when recovery ends (spec §5.2)
+                return Errno.Unlocked;
             }
 
             interrupted = engineLock.Pending;
@@ -185,6 +218,11 @@ public sealed partial class LockspaceEngine
                 return Errno.Ok;
             }
 
+            if (!_running && Defer(() => Cancel(engineLock)))
+            {
+                return Errno.InProgress; // cancelled when recovery ends (spec §5.2)
+            }
+
             if (!IsLocal(engineLock.Resource))
             {
                 // The master answers with CANCEL_REPLY; the waiting operation then ends with -DLM_ECANCEL.
@@ -195,6 +233,7 @@ public sealed partial class LockspaceEngine
                     return Errno.InProgress;
                 }
 
+                engineLock.CancelSent = true;
                 outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Cancel, engineLock, engineLock.RemoteId), null);
                 Flush(outgoing, null);
                 return Errno.InProgress;
@@ -234,6 +273,7 @@ public sealed partial class LockspaceEngine
         if (!ModeTables.IsDownConversion(engineLock.GrantedMode, mode))
         {
             engineLock.Status = QueueStatus.Convert;
+            engineLock.AwaitingReply = true;
             return Errno.InProgress;
         }
 

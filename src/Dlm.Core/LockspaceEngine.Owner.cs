@@ -54,6 +54,7 @@ public sealed partial class LockspaceEngine
     {
         _locks[engineLock.Id] = engineLock;
         engineLock.Status = QueueStatus.Waiting;
+        engineLock.AwaitingReply = true;
         outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Request, engineLock, 0), engineLock.Resource.Rsb.Name.ToArray(), always: true);
     }
 
@@ -109,6 +110,7 @@ public sealed partial class LockspaceEngine
                     MasterFound(shard, resource, message.NodeId > 0 ? message.NodeId : 0, null, ref outgoing, completions);
                     break;
                 case MessageType.RequestReply:
+                    engineLock.AwaitingReply = false;
                     if (resource.Master == 0 && message.Result is not (Errno.BadRequest or Errno.NotBlock))
                     {
                         MasterFound(shard, resource, from, engineLock, ref outgoing, completions); // the directory node was the master
@@ -131,6 +133,7 @@ public sealed partial class LockspaceEngine
                     engineLock.CancelRequested = false;
                     break;
                 case MessageType.ConvertReply:
+                    engineLock.AwaitingReply = false;
                     OnResult(shard, engineLock, message, extra, ref outgoing, completions);
                     break;
                 case MessageType.Grant:
@@ -139,8 +142,13 @@ public sealed partial class LockspaceEngine
                 case MessageType.Bast:
                     shard.Blocking(engineLock, message.BastMode);
                     break;
-                case MessageType.CancelReply when message.Result == Errno.Cancelled:
-                    Cancelled(shard, engineLock, completions);
+                case MessageType.CancelReply:
+                    engineLock.CancelSent = false;
+                    if (message.Result == Errno.Cancelled)
+                    {
+                        Cancelled(shard, engineLock, completions);
+                    }
+
                     break;
             }
 

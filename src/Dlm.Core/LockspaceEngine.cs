@@ -16,7 +16,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     private readonly ITimer _sweeper;
     private readonly IEngineOutbox? _outbox;
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
-    private readonly DirectoryNodes? _directory;
+    private volatile DirectoryNodes? _directory; // replaced by recovery (spec §5.3 step 4)
     private readonly System.Collections.Concurrent.ConcurrentDictionary<uint, Lkb> _locks = new(); // master copies by our lock id
     private int _lastLockId;
     private long _droppedMessages;
@@ -34,8 +34,10 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <param name="localNodeId">This node's id (with <paramref name="directory"/>).</param>
     /// <param name="directory">The lockspace members' directory (spec §1.11); null for a single node that masters everything.</param>
     /// <param name="logger">Where dropped or refused messages are logged.</param>
+    /// <param name="startStopped">True when membership drives the engine: it starts stopped and runs after its first <see cref="RecoverAsync"/>.</param>
     public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null,
-        IEngineOutbox? outbox = null, int localNodeId = 1, DirectoryNodes? directory = null, Microsoft.Extensions.Logging.ILogger? logger = null)
+        IEngineOutbox? outbox = null, int localNodeId = 1, DirectoryNodes? directory = null, Microsoft.Extensions.Logging.ILogger? logger = null,
+        bool startStopped = false)
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!WireLimits.IsValidValueBlockLength(lvbLength))
@@ -54,6 +56,13 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         _directory = directory;
         _time = timeProvider ?? TimeProvider.System;
         TossTime = tossTime ?? TimeSpan.FromSeconds(10);
+        _stopped = startStopped;
+        _running = !startStopped;
+        if (_running)
+        {
+            _runningGate.SetResult();
+        }
+
         _sweeper = _time.CreateTimer(static state => ((LockspaceEngine)state!).Sweep(), this, TossTime, TossTime);
     }
 
@@ -71,6 +80,11 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// </summary>
     public int Sweep()
     {
+        if (!_running)
+        {
+            return 0; // recovery owns the resource table while stopped
+        }
+
         var freed = 0;
         var now = _time.GetTimestamp();
         foreach (var shard in _shards)
@@ -176,6 +190,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _sweeper.DisposeAsync().ConfigureAwait(false);
+        Stop(); // the receive gate stays usable: a receive thread may still be on its way in
         await _callbacks.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -29,4 +29,7 @@ public interface IEngineOutbox
 {
     /// <summary>Queues <paramref name="message"/> with <paramref name="extra"/> (name or LVB) for <paramref name="nodeId"/>; never blocks.</summary>
     void Send(int nodeId, uint lockspaceId, in DlmMessage message, ReadOnlySpan<byte> extra);
+
+    /// <summary>Queues a recovery message (spec §1.7) for <paramref name="nodeId"/>; never blocks.</summary>
+    void SendRcom(int nodeId, uint lockspaceId, in RcomHeader rcom, ReadOnlySpan<byte> payload);
 }

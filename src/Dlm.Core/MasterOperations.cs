@@ -169,6 +169,25 @@ public static partial class MasterOperations
         AddGranted(rsb, lkb);
     }
 
+    // spec §5.8 lock rebuild: a recovered lock goes onto the queue its owner names, in arrival order.
+    internal static void AddRecovered(Rsb rsb, Lkb lkb, QueueStatus status)
+    {
+        switch (status)
+        {
+            case QueueStatus.Granted:
+                AddGranted(rsb, lkb);
+                break;
+            case QueueStatus.Convert:
+                rsb.Converting.Add(lkb);
+                lkb.Status = status;
+                break;
+            default:
+                rsb.Waiting.Add(lkb);
+                lkb.Status = QueueStatus.Waiting;
+                break;
+        }
+    }
+
     // spec §4.6: before the first granted entry whose requested mode is lower than the new granted mode.
     private static void AddGranted(Rsb rsb, Lkb lkb)
     {

@@ -36,7 +36,11 @@ public sealed class DirectoryNodes
         var allZero = sorted.All(m => m.Weight == 0);
         _nodes = sorted.SelectMany(m => Enumerable.Repeat(m.NodeId, allZero ? 1 : m.Weight)).ToArray();
         MemberCount = sorted.Length;
+        Members = sorted.Select(m => m.NodeId).ToArray();
     }
+
+    /// <summary>The member ids in ascending order.</summary>
+    public IReadOnlyList<int> Members { get; }
 
     /// <summary>The number of members in the view.</summary>
     public int MemberCount { get; }

@@ -140,5 +140,8 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
     {
         public void Send(int nodeId, uint lockspaceId, in DlmMessage message, ReadOnlySpan<byte> extra) =>
             messaging.SendMessage(nodeId, lockspaceId, message, extra);
+
+        public void SendRcom(int nodeId, uint lockspaceId, in RcomHeader rcom, ReadOnlySpan<byte> payload) =>
+            messaging.SendRcom(nodeId, lockspaceId, rcom, payload);
     }
 }

@@ -10,6 +10,10 @@ public sealed class MasterCopyTests
 
     private sealed class Outbox : IEngineOutbox
     {
+        public void SendRcom(int nodeId, uint lockspaceId, in RcomHeader rcom, ReadOnlySpan<byte> payload)
+        {
+        }
+
         private readonly List<(int Node, DlmMessage Message, byte[] Extra)> _sent = [];
 
         public List<(int Node, DlmMessage Message, byte[] Extra)> Sent

@@ -1,0 +1,302 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+public sealed partial class LockspaceEngine
+{
+    private readonly Lock _recovery = new(); // guards the recovery fields below
+    private readonly ReaderWriterLockSlim _receiveGate = new(); // spec §5.2 step 1: stop blocks the receive path briefly
+    private readonly List<(int From, DlmMessage Message, byte[] Extra)> _requestQueue = []; // spec §5.9
+    private readonly HashSet<int> _gone = []; // removed nodes not yet cleared by a completed recovery (spec §5.3 step 4)
+    private readonly List<Action> _deferred = []; // unlocks and cancels asked for while stopped
+    private TaskCompletionSource _runningGate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private CancellationTokenSource? _recoveryCancel;
+    private volatile bool _running;
+    private bool _stopped;
+    private ulong _recoverSeq;
+    private RecoveryStatus _status;
+    private long _recoveries;
+
+    /// <summary>True while locking is enabled (between a completed recovery and the next stop).</summary>
+    public bool IsRunning => _running;
+
+    /// <summary>This lockspace's recovery status bits (spec §5.4); 0 after a stop.</summary>
+    public RecoveryStatus Status
+    {
+        get
+        {
+            lock (_recovery)
+            {
+                return _status;
+            }
+        }
+    }
+
+    /// <summary>The current members in ascending id order.</summary>
+    public IReadOnlyList<int> Members => _directory?.Members ?? [LocalNodeId];
+
+    /// <summary>Recoveries completed since the engine was created.</summary>
+    public long Recoveries => Interlocked.Read(ref _recoveries);
+
+    /// <summary>
+    /// Stops the lockspace (spec §5.2): aborts a running recovery, blocks local locking (calls wait, or
+    /// run when recovery ends), and from now on saves every incoming DLM_MSG for replay after recovery.
+    /// Returns once operations in progress have left the engine. Idempotent.
+    /// </summary>
+    public void Stop()
+    {
+        CancellationTokenSource? aborted;
+        _receiveGate.EnterWriteLock();
+        try
+        {
+            lock (_recovery)
+            {
+                _recoverSeq++;
+                _status = RecoveryStatus.None;
+                _stopped = true;
+                _slots.Clear();
+                if (_running)
+                {
+                    _running = false;
+                    _runningGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                aborted = _recoveryCancel;
+                _recoveryCancel = null;
+            }
+        }
+        finally
+        {
+            _receiveGate.ExitWriteLock();
+        }
+
+        aborted?.Cancel();
+        foreach (var shard in _shards)
+        {
+            lock (shard.Lock)
+            {
+                // An operation that saw the lockspace running has finished once its shard is free.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs recovery for a new membership (spec §5.3) on a stopped lockspace and enables locking when it
+    /// completes. <paramref name="renewed"/> are members that left and joined again since the last start
+    /// (a new incarnation: their old locks are purged). Returns false when a newer <see cref="Stop"/>
+    /// superseded it; throws <see cref="DlmException"/> when a member's configuration differs (-EPROTO).
+    /// </summary>
+    public async Task<bool> RecoverAsync(IReadOnlyList<DirectoryMember> members, IReadOnlyCollection<int>? renewed = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        if (!members.Any(m => m.NodeId == LocalNodeId))
+        {
+            throw new ArgumentException($"Node {LocalNodeId} is not a member of the view it recovers.", nameof(members));
+        }
+
+        ulong seq;
+        CancellationTokenSource cancel;
+        lock (_recovery)
+        {
+            if (!_stopped)
+            {
+                throw new InvalidOperationException("Recovery starts only on a stopped lockspace (spec §5.3); call Stop first.");
+            }
+
+            seq = ++_recoverSeq;
+            _stopped = false;
+            cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            _recoveryCancel = cancel;
+        }
+
+        try
+        {
+            await RunRecoveryAsync(seq, members, renewed ?? [], cancel.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            EngineLog.RecoverySuperseded(_logger, Name, seq);
+            return false;
+        }
+        finally
+        {
+            lock (_recovery)
+            {
+                if (_recoveryCancel == cancel)
+                {
+                    _recoveryCancel = null;
+                }
+            }
+
+            cancel.Dispose();
+        }
+    }
+
+    private async Task RunRecoveryAsync(ulong seq, IReadOnlyList<DirectoryMember> members, IReadOnlyCollection<int> renewed, CancellationToken ct)
+    {
+        var started = _time.GetTimestamp();
+        DiscardInactive(); // step 2
+        var removed = UpdateMembers(members, renewed); // step 4 (step 3, the root list, is the active resources)
+        RecordOwnMasters(); // step 5
+        await PingAsync(ct).ConfigureAwait(false);
+        await BarrierAsync(RecoveryStatus.Nodes, ct).ConfigureAwait(false); // step 6
+        await RebuildDirectoryAsync(ct).ConfigureAwait(false); // step 7
+        await BarrierAsync(RecoveryStatus.Dir, ct).ConfigureAwait(false);
+        var resend = PrepareWaiters(removed); // step 8
+        if (removed.Count > 0)
+        {
+            PurgeRemoved(removed); // step 9a
+            await RemasterAsync(removed, ct).ConfigureAwait(false);
+            await BarrierAsync(RecoveryStatus.Locks, ct).ConfigureAwait(false);
+            FinalizeMastered();
+        }
+        else
+        {
+            await BarrierAsync(RecoveryStatus.Locks, ct).ConfigureAwait(false); // step 9b
+        }
+
+        PurgeRequestQueue(removed); // step 10
+        await BarrierAsync(RecoveryStatus.Done, ct).ConfigureAwait(false); // step 11
+        if (!EnableLocking(seq)) // steps 12-13
+        {
+            ct.ThrowIfCancellationRequested();
+            throw new OperationCanceledException();
+        }
+
+        ResendWaiters(resend); // step 14
+        GrantRecovered(); // step 15
+        RunDeferred();
+        Interlocked.Increment(ref _recoveries);
+        EngineLog.RecoveryDone(_logger, Name, seq, _generation, removed.Count, _time.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    // spec §5.3 step 4: the new member list; removed = no longer listed, listed again after leaving, or gone before.
+    private HashSet<int> UpdateMembers(IReadOnlyList<DirectoryMember> members, IReadOnlyCollection<int> renewed)
+    {
+        var old = _directory?.Members ?? [LocalNodeId];
+        var now = members.Select(m => m.NodeId).ToHashSet();
+        lock (_recovery)
+        {
+            _gone.UnionWith(old.Where(id => !now.Contains(id)));
+            _gone.UnionWith(renewed.Where(id => id != LocalNodeId));
+            _directory = new DirectoryNodes(members);
+            return [.. _gone];
+        }
+    }
+
+    // spec §5.3 steps 12-13: enable locking if no newer stop came, then replay saved messages in arrival order.
+    private bool EnableLocking(ulong seq)
+    {
+        _receiveGate.EnterWriteLock();
+        try
+        {
+            TaskCompletionSource gate;
+            lock (_recovery)
+            {
+                if (_recoverSeq != seq || _stopped)
+                {
+                    return false;
+                }
+
+                _gone.Clear();
+                _running = true;
+                gate = _runningGate;
+            }
+
+            // Messages arriving meanwhile wait on the gate, behind the saved ones (spec §5.9).
+            foreach (var (from, message, extra) in _requestQueue)
+            {
+                Dispatch(from, message, extra);
+            }
+
+            _requestQueue.Clear();
+            gate.TrySetResult();
+            return true;
+        }
+        finally
+        {
+            _receiveGate.ExitWriteLock();
+        }
+    }
+
+    // spec §5.9: before DONE, drop saved messages of removed nodes and all directory traffic.
+    private void PurgeRequestQueue(HashSet<int> removed)
+    {
+        _receiveGate.EnterWriteLock();
+        try
+        {
+            _requestQueue.RemoveAll(m => removed.Contains(m.From)
+                || m.Message.Type is MessageType.Lookup or MessageType.LookupReply or MessageType.Remove);
+        }
+        finally
+        {
+            _receiveGate.ExitWriteLock();
+        }
+    }
+
+    // Unlocks and cancels asked for while stopped run now, in the order they were asked.
+    private void RunDeferred()
+    {
+        Action[] deferred;
+        lock (_recovery)
+        {
+            deferred = [.. _deferred];
+            _deferred.Clear();
+        }
+
+        foreach (var action in deferred)
+        {
+            action();
+        }
+    }
+
+    // Under a shard lock: false when stopped; the caller retries after RunningAsync.
+    private Task RunningAsync(CancellationToken cancellationToken)
+    {
+        lock (_recovery)
+        {
+            return _running ? Task.CompletedTask : _runningGate.Task.WaitAsync(cancellationToken);
+        }
+    }
+
+    // Under a shard lock: records an unlock or cancel to run after recovery; true when stopped.
+    private bool Defer(Action action)
+    {
+        lock (_recovery)
+        {
+            if (_running)
+            {
+                return false;
+            }
+
+            _deferred.Add(action);
+            return true;
+        }
+    }
+}
+
+/// <summary>Recovery status bits (spec §5.4): <c>rc_result</c> of STATUS_REPLY.</summary>
+[Flags]
+public enum RecoveryStatus : uint
+{
+    /// <summary>Nothing yet (after a stop).</summary>
+    None = 0,
+    /// <summary>Members updated.</summary>
+    Nodes = 0x01,
+    /// <summary>Every member has NODES (set by the low node).</summary>
+    NodesAll = 0x02,
+    /// <summary>Directory rebuilt.</summary>
+    Dir = 0x04,
+    /// <summary>Every member has DIR.</summary>
+    DirAll = 0x08,
+    /// <summary>Locks rebuilt.</summary>
+    Locks = 0x10,
+    /// <summary>Every member has LOCKS.</summary>
+    LocksAll = 0x20,
+    /// <summary>Recovery done.</summary>
+    Done = 0x40,
+    /// <summary>Every member is done.</summary>
+    DoneAll = 0x80,
+}

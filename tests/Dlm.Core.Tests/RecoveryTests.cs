@@ -1,0 +1,272 @@
+using System.Buffers.Binary;
+using System.Text;
+using Dlm.Protocol;
+
+namespace Dlm.Core.Tests;
+
+/// <summary>Recovery after membership changes (spec §5), over the in-memory network with real RCOM traffic.</summary>
+public sealed class RecoveryTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    private static byte[] Name(string text) => Encoding.ASCII.GetBytes(text);
+
+    // A name whose directory node among `members` is `directory`.
+    private static byte[] NameWithDirectory(int directory, int[] members, string prefix)
+    {
+        var nodes = new DirectoryNodes(members.Select(m => new DirectoryMember(m)));
+        for (var i = 0; ; i++)
+        {
+            var name = Name($"{prefix}{i}");
+            if (nodes.NodeFor(ResourceHash.Compute(name)) == directory)
+            {
+                return name;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task FirstRecovery_ThreeNodes_RunningWithGenerationAndDistinctSlots()
+    {
+        await using var cluster = new InMemoryCluster(3, startStopped: true);
+        Assert.All(cluster.Engines, e => Assert.False(e.IsRunning));
+
+        await cluster.RecoverAsync([1, 2, 3]);
+
+        Assert.All(cluster.Engines, e => Assert.True(e.IsRunning));
+        Assert.All(cluster.Engines, e => Assert.Equal(1u, e.Generation));
+        Assert.Equal([1, 2, 3], cluster.Engines.Select(e => e.Slot).Order());
+        // Only the low node (the coordinator) sets the X_ALL bits in its own status (spec §5.4).
+        Assert.Equal((RecoveryStatus)0xFF, cluster[1].Status);
+        Assert.Equal((RecoveryStatus)0x55, cluster[2].Status);
+        Assert.Equal((RecoveryStatus)0x55, cluster[3].Status);
+    }
+
+    [Fact]
+    public async Task LockRequest_WhileStopped_WaitsAndIsGrantedAfterRecovery()
+    {
+        await using var cluster = new InMemoryCluster(2, startStopped: true);
+        var request = cluster[2].RequestAsync(Name("early"), LockMode.Exclusive).AsTask();
+        Assert.False(request.IsCompleted);
+
+        await cluster.RecoverAsync([1, 2]);
+
+        var (_, result) = await request.WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+    }
+
+    [Fact]
+    public async Task MasterFails_WaiterOnItsLockIsGranted_SurvivorsKeepTheirLocks()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var contested = Name("contested");
+        var shared = Name("shared");
+        // Node 3 masters both (it asks first): it holds EX on one; node 1 holds PR on the other.
+        var (exclusive, _) = await cluster[3].RequestAsync(contested, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        var (anchor, _) = await cluster[3].RequestAsync(shared, LockMode.Null).AsTask().WaitAsync(Timeout);
+        var (reader, readResult) = await cluster[1].RequestAsync(shared, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, readResult);
+        Assert.False(reader.IsMasteredLocally);
+        var waiter = cluster[2].RequestAsync(contested, LockMode.Exclusive).AsTask();
+        await Task.Delay(50);
+        Assert.False(waiter.IsCompleted);
+
+        cluster.Fail(3);
+        await cluster.RecoverAsync([1, 2]);
+
+        var (granted, result) = await waiter.WaitAsync(Timeout);
+        Assert.Equal((Errno.Ok, LockMode.Exclusive), (result, granted.Mode));
+        Assert.Equal(LockMode.ProtectedRead, reader.Mode);
+        // The surviving PR is enforced by the new master: EX NOQUEUE is refused, PR is granted.
+        var (_, refused) = await cluster[2].RequestAsync(shared, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Again, refused);
+        var (_, second) = await cluster[2].RequestAsync(shared, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, second);
+        _ = (exclusive, anchor);
+    }
+
+    [Fact]
+    public async Task RequestInFlightToFailedMaster_IsResentAfterRecovery()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("inflight");
+        var (held, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters it
+        cluster.Fail(3);
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask(); // the REQUEST is lost
+        await Task.Delay(50);
+        Assert.False(request.IsCompleted);
+
+        await cluster.RecoverAsync([1, 2]);
+
+        var (_, result) = await request.WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        _ = held;
+    }
+
+    [Fact]
+    public async Task UpConversionInFlightToFailedMaster_IsResentAfterRecovery()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("converting");
+        var (anchor, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout);
+        var (engineLock, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        cluster.Fail(3);
+        var convert = cluster[1].ConvertAsync(engineLock, LockMode.Exclusive).AsTask();
+
+        await cluster.RecoverAsync([1, 2]);
+
+        Assert.Equal(Errno.Ok, await convert.WaitAsync(Timeout));
+        Assert.Equal(LockMode.Exclusive, engineLock.Mode);
+        _ = anchor;
+    }
+
+    [Fact]
+    public async Task NewMaster_TakesValueBlockFromLockGrantedAboveCr()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("value");
+        var (anchor, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout);
+        var (writer, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        BinaryPrimitives.WriteInt64LittleEndian(writer.ValueBlock, 4242);
+        Assert.Equal(Errno.Ok, await cluster[1].ConvertAsync(writer, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout));
+
+        cluster.Fail(3);
+        await cluster.RecoverAsync([1, 2]);
+
+        var (reader, result) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.Equal(4242, BinaryPrimitives.ReadInt64LittleEndian(reader.ValueBlock));
+        Assert.False(reader.StatusFlags.HasFlag(StatusBlockFlags.ValNotValid));
+        _ = anchor;
+    }
+
+    [Fact]
+    public async Task ExclusiveHolderWithValueBlockDies_ValueBlockMarkedNotValid()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("dying-writer");
+        var (anchor, _) = await cluster[1].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 1 masters it
+        var (writer, _) = await cluster[3].RequestAsync(name, LockMode.Exclusive, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        BinaryPrimitives.WriteInt64LittleEndian(writer.ValueBlock, 7);
+        await cluster[3].ConvertAsync(writer, LockMode.Null, LockFlags.ValBlk).AsTask().WaitAsync(Timeout); // writes the LVB
+        await cluster[3].ConvertAsync(writer, LockMode.Exclusive, LockFlags.ValBlk).AsTask().WaitAsync(Timeout); // holds EX again
+        Assert.Equal(LockMode.Exclusive, writer.Mode);
+
+        cluster.Fail(3);
+        await cluster.RecoverAsync([1, 2]);
+
+        var (reader, result) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.True(reader.StatusFlags.HasFlag(StatusBlockFlags.ValNotValid));
+        _ = anchor;
+    }
+
+    [Fact]
+    public async Task DirectoryRebuilt_LookupsAfterRecoveryFindSurvivingMasters()
+    {
+        int[] survivors = [1, 2];
+        await using var cluster = new InMemoryCluster(3);
+        // Node 2 masters a name whose directory node (among 1 and 2) is node 1.
+        var name = NameWithDirectory(1, survivors, "dir");
+        var (held, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        Assert.True(held.IsMasteredLocally);
+
+        cluster.Fail(3);
+        await cluster.RecoverAsync(survivors);
+
+        var (other, result) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.False(other.IsMasteredLocally); // node 1's rebuilt directory names node 2
+        var (_, refused) = await cluster[1].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Again, refused);
+    }
+
+    [Fact]
+    public async Task FailedNodeRejoins_AsNewIncarnation_AndShares()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("rejoin");
+        var (held, _) = await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        cluster.Fail(3);
+        await cluster.RecoverAsync([1, 2]);
+        var (first, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+
+        await cluster.RestartAsync(3);
+        await cluster.RecoverAsync([1, 2, 3], renewed: [3]);
+
+        var (_, refused) = await cluster[3].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Again, refused); // node 1's PR survived both recoveries
+        var (_, shared) = await cluster[3].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, shared);
+        Assert.Equal(2u, cluster[1].Generation);
+        Assert.Equal(2u, cluster[3].Generation);
+        _ = (held, first);
+    }
+
+    [Fact]
+    public async Task Recovery_WithMemberThatNeverAnswers_IsSupersededByNewerStop()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        cluster.Fail(3);
+        foreach (var id in new[] { 1, 2 })
+        {
+            cluster[id].Stop();
+        }
+
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2), new DirectoryMember(3) };
+        var stuck = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
+        await Task.Delay(100);
+        Assert.All(stuck, t => Assert.False(t.IsCompleted)); // node 3 never answers STATUS
+
+        await cluster.RecoverAsync([1, 2]); // the newer view stops both first
+        Assert.All(await Task.WhenAll(stuck).WaitAsync(Timeout), Assert.False);
+        Assert.All(new[] { cluster[1], cluster[2] }, e => Assert.True(e.IsRunning));
+    }
+
+    [Fact]
+    public async Task UnlockWhileStopped_IsDoneWhenRecoveryEnds()
+    {
+        await using var cluster = new InMemoryCluster(2);
+        var name = Name("deferred");
+        var (held, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        cluster[1].Stop();
+        cluster[2].Stop();
+
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(held));
+        Assert.Equal(Errno.NoEntry, cluster[1].Unlock(held));
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        await Task.WhenAll(cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view)).WaitAsync(Timeout);
+
+        var (_, result) = await cluster[2].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+    }
+
+    [Fact]
+    public async Task ManyLocks_MasterFails_AllSurvivingLocksRebuiltAndEnforced()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var names = Enumerable.Range(0, 300).Select(i => Name($"many/{i}")).ToArray();
+        foreach (var name in names)
+        {
+            await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters all
+        }
+
+        var held = new List<EngineLock>();
+        for (var i = 0; i < names.Length; i++)
+        {
+            var (engineLock, result) = await cluster[1 + (i % 2)].RequestAsync(names[i], LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+            Assert.Equal(Errno.Ok, result);
+            held.Add(engineLock);
+        }
+
+        cluster.Fail(3);
+        await cluster.RecoverAsync([1, 2]);
+
+        for (var i = 0; i < names.Length; i++)
+        {
+            var other = cluster[2 - (i % 2)];
+            var (_, result) = await other.RequestAsync(names[i], LockMode.ProtectedRead, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+            Assert.Equal(Errno.Again, result);
+        }
+    }
+}
