@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Dlm.Membership;
 using Dlm.Protocol;
 using Dlm.Transport;
 
@@ -35,6 +36,43 @@ public sealed record ClusterConfiguration
     /// <summary>The nodes.</summary>
     [JsonPropertyName("nodes")]
     public IReadOnlyList<ClusterNode> Nodes { get; set; } = [];
+
+    /// <summary>Static membership generation: bumped by every change of <see cref="ClusterNode.Member"/> (<c>dlm member</c>).</summary>
+    [JsonPropertyName("generation")]
+    public long Generation { get; set; } = 1;
+
+    /// <summary>Membership from etcd instead of this file's member flags; null for static membership.</summary>
+    [JsonPropertyName("etcd")]
+    public EtcdSettings? Etcd { get; set; }
+
+    /// <summary>The static members: nodes marked as members, each incarnation being the generation it was (re-)added in.</summary>
+    public StaticMembers ToStaticMembers() => new(Generation,
+        Nodes.Where(n => n.Member).Select(n => new Member(n.Id, IPAddress.Parse(n.Addresses[0]), n.Since, n.Weight)).ToList());
+
+    /// <summary>This configuration with node <paramref name="nodeId"/> made a member (or not) and the generation bumped.</summary>
+    public ClusterConfiguration WithMember(int nodeId, bool member)
+    {
+        if (Nodes.All(n => n.Id != nodeId))
+        {
+            throw new DlmConfigurationException($"Node {nodeId} is not in cluster '{Cluster}'; the configured nodes are {string.Join(", ", Nodes.Select(n => n.Id))}.");
+        }
+
+        var generation = Generation + 1;
+        return this with
+        {
+            Generation = generation,
+            Nodes = Nodes.Select(n => n.Id != nodeId ? n : n with { Member = member, Since = member ? generation : n.Since }).ToList(),
+        };
+    }
+
+    /// <summary>Writes the configuration to <paramref name="path"/> atomically (a temporary file renamed over it).</summary>
+    public void Save(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var temporary = $"{path}.{Environment.ProcessId}.tmp";
+        File.WriteAllText(temporary, JsonSerializer.Serialize(this, ConfigurationJson.Default.ClusterConfiguration) + "\n");
+        File.Move(temporary, path, overwrite: true);
+    }
 
     /// <summary>Reads and validates a configuration file.</summary>
     public static ClusterConfiguration Load(string path)
@@ -119,6 +157,30 @@ public sealed record ClusterNode
     /// <summary><c>SO_MARK</c> for this node's sockets, 0 = the cluster default.</summary>
     [JsonPropertyName("mark")]
     public uint Mark { get; set; }
+
+    /// <summary>False when an administrator removed the node from the static membership.</summary>
+    [JsonPropertyName("member")]
+    public bool Member { get; set; } = true;
+
+    /// <summary>The generation in which the node was last added (its incarnation under static membership).</summary>
+    [JsonPropertyName("since")]
+    public long Since { get; set; }
+}
+
+/// <summary>Where an etcd membership lives (docs/membership.md).</summary>
+public sealed record EtcdSettings
+{
+    /// <summary>Client URLs, e.g. http://127.0.0.1:2379.</summary>
+    [JsonPropertyName("endpoints")]
+    public IReadOnlyList<string> Endpoints { get; set; } = [];
+
+    /// <summary>Lease time-to-live in seconds (default 5; etcd's floor is 2).</summary>
+    [JsonPropertyName("ttl")]
+    public int TtlSeconds { get; set; } = 5;
+
+    /// <summary>Key prefix (default /dlm).</summary>
+    [JsonPropertyName("prefix")]
+    public string Prefix { get; set; } = "/dlm";
 }
 
 /// <summary>A cluster configuration that cannot be used; the message names the setting and what is allowed.</summary>
@@ -131,6 +193,6 @@ public sealed class DlmConfigurationException : DlmException
     public DlmConfigurationException(string message, Exception innerException) : base(message, innerException) { }
 }
 
-[JsonSourceGenerationOptions(ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSourceGenerationOptions(WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(ClusterConfiguration))]
 internal sealed partial class ConfigurationJson : JsonSerializerContext;

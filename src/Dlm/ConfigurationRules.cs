@@ -22,6 +22,28 @@ internal static class ConfigurationRules
         {
             yield return "nodes: list at least one node";
         }
+        else if (c.Etcd is null && !c.Nodes.Any(n => n.Member))
+        {
+            yield return "nodes: at least one node must be a member (\"member\": true)";
+        }
+
+        if (c.Generation < 1)
+        {
+            yield return $"generation: {c.Generation} is not a generation (1 or more)";
+        }
+
+        if (c.Etcd is { } etcd)
+        {
+            if (etcd.Endpoints.Count == 0 || etcd.Endpoints.Any(e => !Uri.TryCreate(e, UriKind.Absolute, out _)))
+            {
+                yield return "etcd.endpoints: give one or more client URLs such as http://127.0.0.1:2379";
+            }
+
+            if (etcd.TtlSeconds is < 2 or > 3600)
+            {
+                yield return $"etcd.ttl: {etcd.TtlSeconds} s is out of range (2..3600; etcd's floor is 2)";
+            }
+        }
 
         var families = new HashSet<System.Net.Sockets.AddressFamily>();
         var seenIds = new HashSet<int>();

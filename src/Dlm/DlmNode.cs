@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Dlm.Core;
+using Dlm.Membership;
 using Dlm.Messaging;
 using Dlm.Protocol;
 using Dlm.Transport;
@@ -10,21 +11,23 @@ namespace Dlm;
 
 /// <summary>
 /// One node of a DLM cluster: the messaging layer to every configured peer and the lockspaces this
-/// node joined. Membership is static for now: every configured node is a member of every lockspace
-/// it joins (recovery after membership changes comes with the membership work).
+/// node joined. Lockspace membership comes from an <see cref="IMembershipProvider"/> (static from the
+/// cluster file by default); every membership change stops the lockspace, recovers it (spec §5) and resumes.
 /// </summary>
 public sealed class DlmNode : IAsyncDisposable, IMessageHandler
 {
     private readonly DlmNodeOptions _options;
     private readonly MessagingNode _messaging;
-    private readonly DirectoryNodes _directory;
+    private readonly IMembershipProvider _membership;
     private readonly ConcurrentDictionary<uint, Lockspace> _lockspaces = new();
+    private readonly CancellationTokenRegistration _fencing;
     private long _unknownLockspace;
+    private int _fenced;
 
     private DlmNode(DlmNodeOptions options)
     {
         _options = options;
-        _directory = new DirectoryNodes(options.Cluster.DirectoryMembers);
+        _membership = options.Membership ?? new StaticMembershipProvider(options.NodeId, options.Cluster.ToStaticMembers);
         _messaging = new MessagingNode(new MessagingOptions
         {
             Transport = new TransportOptions
@@ -38,16 +41,23 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
             },
             FinTimeout = options.LeaveTimeout,
         }, this);
+        _fencing = _membership.Liveness.Register(static state => ((DlmNode)state!).Fence(), this);
     }
 
     /// <summary>This node's id.</summary>
     public int NodeId => _options.NodeId;
 
-    /// <summary>Messages for lockspaces this node has not joined (dropped and counted).</summary>
+    /// <summary>Messages for lockspaces this node has not joined (dropped and counted; a STATUS gets "not here").</summary>
     public long UnknownLockspaceMessages => Interlocked.Read(ref _unknownLockspace);
+
+    /// <summary>True once the membership provider could no longer prove this node is a member: every lockspace is stopped for good.</summary>
+    public bool IsFenced => Volatile.Read(ref _fenced) != 0;
 
     /// <summary>The messaging layer, for statistics.</summary>
     public MessagingNode Messaging => _messaging;
+
+    /// <summary>The lockspaces joined now.</summary>
+    public IReadOnlyCollection<Lockspace> Lockspaces => [.. _lockspaces.Values];
 
     /// <summary>Validates the configuration, listens on this node's address and starts the peers' connections.</summary>
     public static Task<DlmNode> StartAsync(DlmNodeOptions options, CancellationToken cancellationToken = default)
@@ -61,10 +71,10 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
     }
 
     /// <summary>
-    /// Joins lockspace <paramref name="name"/> (1..64 bytes): every configured node is a member; peers
-    /// get a stateless STATUS ping so their protocol version is known before lock traffic (spec §2.8).
+    /// Joins lockspace <paramref name="name"/> (1..64 bytes): asks the membership provider, runs the
+    /// first recovery with the members of its view (spec §5.3) and returns when locking is enabled.
     /// </summary>
-    public Task<Lockspace> JoinLockspaceAsync(string name, LockspaceOptions? options = null, CancellationToken cancellationToken = default)
+    public async Task<Lockspace> JoinLockspaceAsync(string name, LockspaceOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(name);
         options ??= new LockspaceOptions();
@@ -75,32 +85,39 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
             throw new ArgumentException($"A lockspace name is 1..64 bytes; '{name}' has {length}.", nameof(name));
         }
 
+        ObjectDisposedException.ThrowIf(IsFenced, this);
         var engine = new LockspaceEngine(name, options.LvbLength, timeProvider: _options.TimeProvider,
-            outbox: new Outbox(_messaging), localNodeId: NodeId, directory: _directory,
-            logger: _options.LoggerFactory.CreateLogger("Dlm.Core"));
-        var lockspace = new Lockspace(this, engine);
+            outbox: new Outbox(_messaging), localNodeId: NodeId, logger: _options.LoggerFactory.CreateLogger("Dlm.Core"), startStopped: true);
+        var driver = new MembershipDriver(engine, _membership, _messaging, _options.TimeProvider, _options.LoggerFactory.CreateLogger("Dlm.Membership"));
+        var lockspace = new Lockspace(this, engine, driver);
         if (!_lockspaces.TryAdd(engine.GlobalId, lockspace))
         {
+            await engine.DisposeAsync().ConfigureAwait(false);
             throw new InvalidOperationException($"Lockspace '{name}' is already joined on node {NodeId}; use the Lockspace you have.");
         }
 
-        var status = new byte[WireLimits.RcomStatusSize];
-        foreach (var peer in _options.Cluster.Nodes.Where(n => n.Id != NodeId))
+        try
         {
-            _messaging.AddMember(peer.Id);
-            _messaging.SendRcom(peer.Id, engine.GlobalId, new RcomHeader(RcomType.Status, 0, 1, 1, 0), status);
+            var view = await _membership.JoinAsync(name, cancellationToken).ConfigureAwait(false);
+            driver.Start(view);
+            await driver.Joined.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return lockspace;
         }
-
-        return Task.FromResult(lockspace);
+        catch
+        {
+            await LeaveAsync(lockspace).ConfigureAwait(false);
+            throw;
+        }
     }
 
     internal async ValueTask LeaveAsync(Lockspace lockspace)
     {
         if (_lockspaces.TryRemove(lockspace.GlobalId, out _))
         {
-            foreach (var peer in _options.Cluster.Nodes.Where(n => n.Id != NodeId))
+            await lockspace.Driver.DisposeAsync().ConfigureAwait(false);
+            if (!IsFenced)
             {
-                _messaging.RemoveMember(peer.Id);
+                await _membership.LeaveAsync(lockspace.Name, CancellationToken.None).ConfigureAwait(false);
             }
 
             await lockspace.Engine.DisposeAsync().ConfigureAwait(false);
@@ -115,20 +132,56 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
             await LeaveAsync(lockspace).ConfigureAwait(false);
         }
 
+        await _fencing.DisposeAsync().ConfigureAwait(false);
         await _messaging.ShutdownAsync().ConfigureAwait(false);
         await _messaging.DisposeAsync().ConfigureAwait(false);
+        if (_options.Membership is null)
+        {
+            await _membership.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    // Self-fencing (docs/membership.md): membership can no longer be proven, so no lockspace may act on its locks.
+    private void Fence()
+    {
+        if (Interlocked.Exchange(ref _fenced, 1) == 0)
+        {
+            foreach (var lockspace in _lockspaces.Values)
+            {
+                lockspace.Engine.Stop();
+            }
+        }
     }
 
     void IMessageHandler.OnMessage(int nodeId, in Packet packet)
     {
-        if (packet.Kind != DlmCommand.Message)
+        var id = packet.Inner.LockspaceId;
+        var known = _lockspaces.TryGetValue(id, out var lockspace);
+        if (packet.Kind == DlmCommand.Rcom)
         {
-            return; // RCOM: recovery comes with membership changes; the STATUS ping only detects versions
+            var rcom = packet.Rcom;
+            if (known)
+            {
+                lockspace!.Engine.ReceiveRcom(nodeId, rcom, packet.Extra);
+            }
+            else if (rcom.Type == RcomType.Status)
+            {
+                // spec §5.5: "not here" — the requester treats it as status 0 and keeps polling.
+                var config = new byte[WireLimits.RcomConfigSize];
+                new RcomConfig(RcomConfig.NotReadyLvbLength, 0, 0, 0, 0, 0).Write(config);
+                _messaging.SendRcom(nodeId, id, new RcomHeader(RcomType.StatusReply, Errno.NoSuchProcess, rcom.Id, 0, rcom.Seq), config);
+            }
+            else
+            {
+                Interlocked.Increment(ref _unknownLockspace);
+            }
+
+            return;
         }
 
-        if (_lockspaces.TryGetValue(packet.Inner.LockspaceId, out var lockspace))
+        if (known)
         {
-            lockspace.Engine.Receive(nodeId, packet.Message, packet.Extra);
+            lockspace!.Engine.Receive(nodeId, packet.Message, packet.Extra);
         }
         else
         {

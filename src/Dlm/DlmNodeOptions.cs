@@ -1,3 +1,4 @@
+using Dlm.Membership;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -17,6 +18,12 @@ public sealed record DlmNodeOptions
 
     /// <summary>Time source for timers (reconnects, shutdown, resource caching).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// Where lockspace membership comes from; null for static membership from <see cref="Cluster"/>
+    /// (every node marked as a member is a member of every lockspace). The node does not dispose a provider given here.
+    /// </summary>
+    public IMembershipProvider? Membership { get; init; }
 
     /// <summary>How long leaving waits per peer for the FIN handshake (default 5 s, spec §2.9).</summary>
     public TimeSpan LeaveTimeout { get; init; } = TimeSpan.FromSeconds(5);

@@ -22,11 +22,32 @@ public sealed class Lockspace : IAsyncDisposable
 {
     private readonly DlmNode _node;
 
-    internal Lockspace(DlmNode node, LockspaceEngine engine)
+    internal Lockspace(DlmNode node, LockspaceEngine engine, MembershipDriver driver)
     {
         _node = node;
         Engine = engine;
+        Driver = driver;
     }
+
+    /// <summary>The lockspace generation (spec §5.4): bumped by every completed recovery's coordinator.</summary>
+    public uint Generation => Engine.Generation;
+
+    /// <summary>This node's slot in the lockspace (1-based), e.g. a journal index.</summary>
+    public int Slot => Engine.Slot;
+
+    /// <summary>The members of the current view, in ascending id order.</summary>
+    public IReadOnlyList<int> Members => Engine.Members;
+
+    /// <summary>True while locking is enabled (false during recovery).</summary>
+    public bool IsRunning => Engine.IsRunning;
+
+    /// <summary>How long the last recovery took, from its membership view to locking enabled again.</summary>
+    public TimeSpan LastRecoveryTime => Driver.LastRecoveryTime;
+
+    /// <summary>Recoveries completed (the join's first one included).</summary>
+    public long Recoveries => Engine.Recoveries;
+
+    internal MembershipDriver Driver { get; }
 
     /// <summary>The lockspace name.</summary>
     public string Name => Engine.Name;

@@ -23,11 +23,7 @@ public sealed class LockStormTests
             nodes[i] = await DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = i + 1, LeaveTimeout = TimeSpan.FromSeconds(2) });
         }
 
-        var spaces = new Lockspace[3];
-        for (var i = 0; i < 3; i++)
-        {
-            spaces[i] = await nodes[i].JoinLockspaceAsync("storm");
-        }
+        var spaces = await Task.WhenAll(nodes.Select(n => n.JoinLockspaceAsync("storm")));
 
         var checker = new SafetyChecker();
         var names = Enumerable.Range(0, 200).Select(i => $"storm/{i}").ToArray();

@@ -93,11 +93,7 @@ internal static class LockBench
             nodes[i] = await DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = i + 1 }).ConfigureAwait(false);
         }
 
-        var spaces = new Lockspace[nodes.Length];
-        for (var i = 0; i < nodes.Length; i++)
-        {
-            spaces[i] = await nodes[i].JoinLockspaceAsync("bench").ConfigureAwait(false);
-        }
+        var spaces = await Task.WhenAll(nodes.Select(n => n.JoinLockspaceAsync("bench"))).ConfigureAwait(false);
 
         return (nodes, spaces);
     }

@@ -30,11 +30,8 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
             nodes[i] = await DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = i + 1, LoggerFactory = CliLogging.Factory }, ct).ConfigureAwait(false);
         }
 
-        var spaces = new Lockspace[nodes.Length];
-        for (var i = 0; i < nodes.Length; i++)
-        {
-            spaces[i] = await nodes[i].JoinLockspaceAsync("demo", new LockspaceOptions { LvbLength = 32 }, ct).ConfigureAwait(false);
-        }
+        // All at once: a join completes when every member has joined and the first recovery is done (spec §5.3).
+        var spaces = await Task.WhenAll(nodes.Select(n => n.JoinLockspaceAsync("demo", new LockspaceOptions { LvbLength = 32 }, ct))).ConfigureAwait(false);
 
         var names = Names(options);
         // An NL lock per node and resource keeps each resource and its LVB alive (spec §4.14).

@@ -1,0 +1,179 @@
+using Dlm.Core;
+using Dlm.Membership;
+using Dlm.Messaging;
+using Dlm.Protocol;
+using Microsoft.Extensions.Logging;
+
+namespace Dlm;
+
+/// <summary>
+/// Drives one joined lockspace through its membership views (spec §5.1 rules, docs/membership.md):
+/// on every view stop the lockspace, wait for the stop barrier, follow the members in messaging, then
+/// recover. A newer view aborts what the previous one was doing. Runs until the lockspace is left.
+/// </summary>
+internal sealed partial class MembershipDriver : IAsyncDisposable
+{
+    private readonly LockspaceEngine _engine;
+    private readonly IMembershipProvider _provider;
+    private readonly MessagingNode _messaging;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Dictionary<int, long> _peers = []; // peers counted in messaging → their incarnation
+    private readonly TimeProvider _time;
+    private Task _loop = Task.CompletedTask;
+    private long _recoveryStarted;
+
+    public MembershipDriver(LockspaceEngine engine, IMembershipProvider provider, MessagingNode messaging, TimeProvider time, ILogger logger)
+    {
+        _engine = engine;
+        _provider = provider;
+        _messaging = messaging;
+        _time = time;
+        _logger = logger;
+    }
+
+    /// <summary>Completes when the first recovery finished (the join is done), or fails with its error.</summary>
+    public Task Joined => _joined.Task;
+
+    /// <summary>The view being applied or last applied.</summary>
+    public MembershipView? View { get; private set; }
+
+    /// <summary>Time of the last recovery, from the view's arrival to locking enabled again.</summary>
+    public TimeSpan LastRecoveryTime { get; private set; }
+
+    public void Start(MembershipView first) => _loop = RunAsync(first);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // leaving
+        }
+
+        foreach (var peer in _peers.Keys)
+        {
+            _messaging.RemoveMember(peer);
+        }
+
+        _peers.Clear();
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync(MembershipView first)
+    {
+        var views = _provider.ViewsAsync(_engine.Name, _stop.Token).GetAsyncEnumerator(_stop.Token);
+        await using (views.ConfigureAwait(false))
+        {
+            var next = views.MoveNextAsync().AsTask();
+            var view = first;
+            while (true)
+            {
+                using var applying = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                var apply = ApplyAsync(view, applying.Token);
+                if (await Task.WhenAny(apply, next).ConfigureAwait(false) == apply)
+                {
+                    await ObserveAsync(apply).ConfigureAwait(false);
+                }
+                else
+                {
+                    // A newer view: abort this one (a running recovery is stopped by the next Stop).
+                    await applying.CancelAsync().ConfigureAwait(false);
+                    _engine.Stop();
+                    await ObserveAsync(apply).ConfigureAwait(false);
+                }
+
+                if (!await next.ConfigureAwait(false))
+                {
+                    _joined.TrySetException(new DlmException($"Lockspace '{_engine.Name}': the membership ended before the join completed."));
+                    return;
+                }
+
+                view = views.Current;
+                next = views.MoveNextAsync().AsTask();
+            }
+        }
+    }
+
+    private async Task ObserveAsync(Task apply)
+    {
+        try
+        {
+            await apply.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!_stop.IsCancellationRequested)
+        {
+            // superseded by a newer view
+        }
+        catch (DlmException e)
+        {
+            DriverLog.RecoveryFailed(_logger, _engine.Name, e.Message);
+            _joined.TrySetException(e); // e.g. a configuration mismatch (-EPROTO): the join fails
+        }
+    }
+
+    private async Task ApplyAsync(MembershipView view, CancellationToken ct)
+    {
+        View = view;
+        _recoveryStarted = _time.GetTimestamp();
+        _engine.Stop(); // spec §5.2
+        foreach (var member in view.Members.Where(m => m.NodeId != _engine.LocalNodeId && !_peers.ContainsKey(m.NodeId)))
+        {
+            _messaging.AddMember(member.NodeId); // connect eagerly (spec §3.3)
+            _peers[member.NodeId] = member.Incarnation;
+        }
+
+        if (!await _provider.AwaitAllStoppedAsync(_engine.Name, view.Generation, ct).ConfigureAwait(false))
+        {
+            return; // superseded: the newer view follows
+        }
+
+        var current = view.Members.ToDictionary(m => m.NodeId);
+        var renewed = new List<int>();
+        var failed = view.Left.Where(l => l.Reason != LeaveReason.Leave).Select(l => l.Member.NodeId).ToHashSet();
+        foreach (var (peer, incarnation) in _peers.ToArray())
+        {
+            var gone = !current.TryGetValue(peer, out var member);
+            if (gone || member!.Incarnation != incarnation)
+            {
+                _messaging.RemoveMember(peer);
+                _peers.Remove(peer);
+                if (failed.Contains(peer) || !gone)
+                {
+                    // Failed or back as a new incarnation: drop its midcomms state (spec §2.9 close by configuration).
+                    await _messaging.CloseNodeAsync(peer).ConfigureAwait(false);
+                }
+
+                if (!gone)
+                {
+                    renewed.Add(peer);
+                    _messaging.AddMember(peer);
+                    _peers[peer] = member!.Incarnation;
+                }
+            }
+        }
+
+        renewed.AddRange(view.Joined.Where(j => view.Left.Any(l => l.Member.NodeId == j.NodeId)).Select(j => j.NodeId));
+        var members = view.Members.Select(m => new DirectoryMember(m.NodeId, m.Weight)).ToList();
+        DriverLog.Recovering(_logger, _engine.Name, view.Generation, string.Join(",", members.Select(m => m.NodeId)));
+        if (await _engine.RecoverAsync(members, renewed, ct).ConfigureAwait(false))
+        {
+            LastRecoveryTime = _time.GetElapsedTime(_recoveryStarted);
+            _joined.TrySetResult();
+        }
+    }
+
+    private static partial class DriverLog
+    {
+        [LoggerMessage(1300, LogLevel.Information, "Lockspace {Lockspace}: view generation {Generation}, members {Members}: recovering")]
+        public static partial void Recovering(ILogger logger, string lockspace, long generation, string members);
+
+        [LoggerMessage(1301, LogLevel.Error, "Lockspace {Lockspace}: recovery failed: {Reason}")]
+        public static partial void RecoveryFailed(ILogger logger, string lockspace, string reason);
+    }
+}
