@@ -57,17 +57,28 @@ public sealed partial class PeerConnection
         HalfClose(other);
     }
 
-    /// <summary>Close by configuration (spec §3.6 close): drop sockets and queued data at once.</summary>
+    /// <summary>
+    /// Close by configuration (spec §3.6 close): drop sockets and queued data at once. The
+    /// connection stays usable: if the node is configured again (a new incarnation) it connects afresh.
+    /// </summary>
     internal async Task CloseAsync()
     {
         lock (SyncRoot)
         {
-            _stopping = true;
             _queue.Clear();
+            _ackPending = _ackKnown = false;
+            _connectRequested = false;
             CheckCapacityLocked();
         }
 
-        await StopAsync().ConfigureAwait(false);
+        Abort();
+        Task[] loops;
+        lock (_receiveLoops)
+        {
+            loops = [.. _receiveLoops];
+        }
+
+        await Task.WhenAll(loops).ConfigureAwait(false);
     }
 
     /// <summary>Stops the loops and closes the sockets without the shutdown handshake.</summary>
