@@ -21,6 +21,17 @@ internal static class DlmCli
                                                       the main job: N nodes on 127.0.0.1..N lock shared counters
                                                       (EX + LVB), readers (PR) and cached locks (BAST); checks the
                                                       counters and that no incompatible locks ever overlapped
+          dlm node --config FILE --id N [--lockspace NAME]... [--lvblen 32] [--control SOCKET] [--state DIR]
+                                                      run one node until SIGTERM: membership from the cluster
+                                                      file (static; the stop barrier in DIR, default FILE.state),
+                                                      a control socket (default /tmp/dlm-CLUSTER-N.sock)
+          dlm status | ls [--config FILE --id N | --control SOCKET] [--json]
+          dlm lockdump NAME [--config FILE --id N | --control SOCKET] [--json]
+                                                      ask a running node: peers and lockspaces, lockspaces,
+                                                      the resources and locks of one lockspace
+          dlm member add|remove --config FILE --id N [--address IP]
+                                                      change the static membership (bumps the generation;
+                                                      running nodes stop, recover and resume)
           dlm wire decode [--hex HEX | --hex-file PATH | --file PATH]
                                                       decode a DLM byte stream to JSON lines, one per
                                                       message (binary stdin if no option; '#' lines
@@ -57,6 +68,9 @@ internal static class DlmCli
                 ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "locks", .. var rest] => await LockBench.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
+                ["node", .. var rest] => await Node.NodeCommand.RunAsync(rest, stdout).ConfigureAwait(false),
+                ["status" or "ls" or "lockdump", .. var rest] => await Node.NodeCommand.AskAsync(args[0], rest, stdout, stderr).ConfigureAwait(false),
+                ["member", "add" or "remove", .. var rest] => Node.NodeCommand.Member(args[1], rest, stdout),
                 ["wire", "hash", var name] => WireIdCommands.Hash(name, stdout),
                 ["wire", "lockspace-id", var name] => WireIdCommands.LockspaceIdOf(name, stdout, stderr),
                 [] or ["help"] or ["--help"] or ["-h"] => PrintHelp(stdout),

@@ -49,6 +49,9 @@ public sealed class Lockspace : IAsyncDisposable
 
     internal MembershipDriver Driver { get; }
 
+    /// <summary>A snapshot of the resources in use on this node and their locks (<c>dlm lockdump</c>).</summary>
+    public IReadOnlyList<ResourceDump> Dump() => Engine.Dump();
+
     /// <summary>The lockspace name.</summary>
     public string Name => Engine.Name;
 
