@@ -70,6 +70,13 @@ internal sealed class ChildProcess : IDisposable
         return await ExpectAsync(expected).ConfigureAwait(false);
     }
 
+    /// <summary>SIGKILL: the node dies at once, with no chance to leave or flush anything.</summary>
+    public void Kill()
+    {
+        _process.Kill();
+        _process.WaitForExit();
+    }
+
     /// <summary>Waits up to 5 s for the child to exit, then kills it.</summary>
     public void Dispose()
     {

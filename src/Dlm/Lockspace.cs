@@ -44,6 +44,9 @@ public sealed class Lockspace : IAsyncDisposable
     /// <summary>How long the last recovery took, from its membership view to locking enabled again.</summary>
     public TimeSpan LastRecoveryTime => Driver.LastRecoveryTime;
 
+    /// <summary>Every completed recovery: the membership generation and how long it took from the view to locking enabled.</summary>
+    public IReadOnlyList<(long Generation, TimeSpan Time)> RecoveryHistory => Driver.History;
+
     /// <summary>Recoveries completed (the join's first one included).</summary>
     public long Recoveries => Engine.Recoveries;
 

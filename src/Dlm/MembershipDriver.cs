@@ -20,6 +20,7 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<int, long> _peers = []; // peers counted in messaging → their incarnation
+    private readonly HashSet<int> _departed = []; // left, failed or renewed since the last completed recovery
     private readonly TimeProvider _time;
     private Task _loop = Task.CompletedTask;
     private long _recoveryStarted;
@@ -39,8 +40,22 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
     /// <summary>The view being applied or last applied.</summary>
     public MembershipView? View { get; private set; }
 
+    private readonly List<(long Generation, TimeSpan Time)> _history = [];
+
     /// <summary>Time of the last recovery, from the view's arrival to locking enabled again.</summary>
     public TimeSpan LastRecoveryTime { get; private set; }
+
+    /// <summary>Every completed recovery: the membership generation and how long it took from the view to locking enabled.</summary>
+    public IReadOnlyList<(long Generation, TimeSpan Time)> History
+    {
+        get
+        {
+            lock (_history)
+            {
+                return [.. _history];
+            }
+        }
+    }
 
     public void Start(MembershipView first) => _loop = RunAsync(first);
 
@@ -128,19 +143,16 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
             _peers[member.NodeId] = member.Incarnation;
         }
 
-        if (!await _provider.AwaitAllStoppedAsync(_engine.Name, view.Generation, ct).ConfigureAwait(false))
-        {
-            return; // superseded: the newer view follows
-        }
-
+        // Before announcing our stop: a node that failed or came back as a new incarnation gets a clean
+        // sequence space here before it can pass the barrier and send us sequenced recovery traffic.
         var current = view.Members.ToDictionary(m => m.NodeId);
-        var renewed = new List<int>();
         var failed = view.Left.Where(l => l.Reason != LeaveReason.Leave).Select(l => l.Member.NodeId).ToHashSet();
         foreach (var (peer, incarnation) in _peers.ToArray())
         {
             var gone = !current.TryGetValue(peer, out var member);
             if (gone || member!.Incarnation != incarnation)
             {
+                _departed.Add(peer); // its old locks are purged by the next recovery that completes, even if this view is superseded
                 _messaging.RemoveMember(peer);
                 _peers.Remove(peer);
                 if (failed.Contains(peer) || !gone)
@@ -151,19 +163,30 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
 
                 if (!gone)
                 {
-                    renewed.Add(peer);
                     _messaging.AddMember(peer);
                     _peers[peer] = member!.Incarnation;
                 }
             }
         }
 
-        renewed.AddRange(view.Joined.Where(j => view.Left.Any(l => l.Member.NodeId == j.NodeId)).Select(j => j.NodeId));
+        if (!await _provider.AwaitAllStoppedAsync(_engine.Name, view.Generation, ct).ConfigureAwait(false))
+        {
+            return; // superseded: the newer view follows
+        }
+
+        var renewed = _departed.Where(current.ContainsKey)
+            .Concat(view.Joined.Where(j => view.Left.Any(l => l.Member.NodeId == j.NodeId)).Select(j => j.NodeId)).Distinct().ToList();
         var members = view.Members.Select(m => new DirectoryMember(m.NodeId, m.Weight)).ToList();
         DriverLog.Recovering(_logger, _engine.Name, view.Generation, string.Join(",", members.Select(m => m.NodeId)));
         if (await _engine.RecoverAsync(members, renewed, ct).ConfigureAwait(false))
         {
             LastRecoveryTime = _time.GetElapsedTime(_recoveryStarted);
+            _departed.Clear();
+            lock (_history)
+            {
+                _history.Add((view.Generation, LastRecoveryTime));
+            }
+
             _joined.TrySetResult();
         }
     }

@@ -40,6 +40,45 @@ public sealed class DemoCommandTests
         Assert.True(json.RootElement.GetProperty("checker_events").GetInt64() > 0);
     }
 
+    // SIGKILL the coordinator that masters the plain resources while others wait on its locks; the
+    // survivors recover and grant; the killed node's journaled locks never overlap anyone's; several seeds.
+    [Theory]
+    [InlineData(1, false, "127.207.0.1")]
+    [InlineData(2, false, "127.207.1.1")]
+    [InlineData(3, true, "127.207.2.1")]
+    public async Task Demo_KillOne_SurvivorsRecoverAndNothingOverlaps(int seed, bool restart, string address)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        string[] args = [typeof(DlmCli).Assembly.Location, "demo", "--processes", "--kill-one", "--seconds", "2", "--json", "--seed", $"{seed}", "--base", address];
+        foreach (var arg in restart ? [.. args, "--restart"] : args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
+        Assert.True(process.ExitCode == 0, await stderr + await stdout);
+        using var json = JsonDocument.Parse(await stdout);
+        var r = json.RootElement;
+        Assert.Equal(1, r.GetProperty("killed_node").GetInt32());
+        Assert.Empty(r.GetProperty("violations").EnumerateArray());
+        Assert.True(r.GetProperty("kill_recovery_ms").GetDouble() > 0);
+        Assert.Equal(restart, r.GetProperty("restarted").GetBoolean());
+        Assert.InRange(r.GetProperty("increments_lost_in_flight").GetInt64(), 0, 2);
+    }
+
+    [Theory]
+    [InlineData("--kill-one")]
+    [InlineData("--restart")]
+    public async Task Demo_KillWithoutProcesses_UsageError(string option)
+    {
+        var (exit, _, err) = await CliRunner.RunAsync(["demo", option]);
+        Assert.Equal(2, exit);
+        Assert.Contains(option == "--kill-one" ? "--kill-one needs --processes" : "--restart brings back", err, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--nodes", "0")]
     [InlineData("--seconds", "-1")]

@@ -16,6 +16,17 @@ internal sealed record DemoOptions
     public int Port { get; init; } = WireLimits.DefaultPort;
     public int Seed { get; init; } = 7;
     public bool Processes { get; init; }
+    public bool KillOne { get; init; }
+    public bool Restart { get; init; }
+    public int Plain { get; init; }
+    public string? Config { get; init; }
+    public string? Journal { get; init; }
+
+    /// <summary>With --kill-one: node 1 dies (the recovery coordinator and master of the plain resources).</summary>
+    public const int Victim = 1;
+
+    /// <summary>With --kill-one: node 2 masters the counters, so their LVBs stay exact.</summary>
+    public const int CounterMaster = 2;
 
     public static DemoOptions Parse(string[] args)
     {
@@ -31,11 +42,31 @@ internal sealed record DemoOptions
                 "--seconds" => o with { Seconds = double.TryParse(Value(), CultureInfo.InvariantCulture, out var s) && s is > 0 and <= 3600 ? s : throw new UsageException("--seconds takes a number in (0, 3600]") },
                 "--json" => o with { Json = true },
                 "--processes" => o with { Processes = true },
+                "--kill-one" => o with { KillOne = true },
+                "--restart" => o with { Restart = true },
+                "--plain" => o with { Plain = Int(Value(), "--plain", 0, 10_000) },
+                "--config" => o with { Config = Value() },
+                "--journal" => o with { Journal = Value() },
                 "--base" => o with { BaseAddress = IPAddress.TryParse(Value(), out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? a : throw new UsageException("--base takes an IPv4 address such as 127.0.0.1") },
                 "--port" => o with { Port = Int(Value(), "--port", 1, 65535) },
                 "--seed" => o with { Seed = Int(Value(), "--seed", 0, int.MaxValue) },
                 _ => throw new UsageException($"unknown option for 'dlm demo': {args[i]}"),
             };
+        }
+
+        if (o.KillOne && (!o.Processes || o.Nodes < 3))
+        {
+            throw new UsageException("--kill-one needs --processes and at least 3 nodes (two survive)");
+        }
+
+        if (o.Restart && !o.KillOne)
+        {
+            throw new UsageException("--restart brings back the node --kill-one killed; give both");
+        }
+
+        if (o.KillOne && o.Plain == 0)
+        {
+            o = o with { Plain = 4 };
         }
 
         return o.BaseAddress.GetAddressBytes()[3] + o.Nodes - 1 > 254

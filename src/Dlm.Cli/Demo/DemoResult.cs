@@ -26,6 +26,12 @@ internal sealed record DemoResult
     [JsonPropertyName("checker_events")] public long CheckerEvents { get; init; }
     [JsonPropertyName("violations")] public IReadOnlyList<string> Violations { get; init; } = [];
     [JsonPropertyName("leave_ms")] public double LeaveMilliseconds { get; init; }
+    [JsonPropertyName("killed_node")] public int? Killed { get; init; }
+    [JsonPropertyName("killed_node_held_locks")] public int KilledHeldLocks { get; init; }
+    [JsonPropertyName("increments_lost_in_flight")] public long LostInFlight { get; init; }
+    [JsonPropertyName("kill_recovery_ms")] public double KillRecoveryMs { get; init; } = double.NaN;
+    [JsonPropertyName("restarted")] public bool Restarted { get; init; }
+    [JsonPropertyName("restart_recovery_ms")] public double RestartRecoveryMs { get; init; } = double.NaN;
     [JsonPropertyName("passed")] public bool Passed { get; init; }
 }
 

@@ -12,9 +12,9 @@ namespace Dlm.Cli.Demo;
 /// back; a cacher holds PR until a blocking callback asks for it. At the end the counters must sum
 /// to the increments made and the safety checker must have seen no incompatible overlap.
 /// </summary>
-internal sealed partial class DemoRunner(DemoOptions options, bool recordIntervals = false)
+internal sealed partial class DemoRunner(DemoOptions options, bool recordIntervals = false, DemoJournal? journal = null)
 {
-    private readonly SafetyChecker _checker = new(recordIntervals);
+    private readonly SafetyChecker _checker = new(recordIntervals, journal);
     private readonly Percentiles _local = new(1_000_000);
     private readonly Percentiles _remote = new(1_000_000);
     private readonly Lock _latencyLock = new();
@@ -98,6 +98,9 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
 
     internal static string[] Names(DemoOptions options) => Enumerable.Range(0, options.Resources).Select(r => $"counter/{r}").ToArray();
 
+    /// <summary>Resources without LVB (with --kill-one: mastered by the node that dies).</summary>
+    internal static string[] PlainNames(DemoOptions options) => Enumerable.Range(0, options.Plain).Select(r => $"plain/{r}").ToArray();
+
     // Writers, a reader and a cacher per node, for the configured time.
     private async Task WorkAsync(IEnumerable<(Lockspace Space, int Node)> spaces, string[] names, CancellationToken ct)
     {
@@ -112,6 +115,11 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
             }
 
             work.Add(Task.Run(() => ReadAsync(space, node, names, stop.Token), ct));
+            if (options.Plain > 0)
+            {
+                var seed = options.Seed + (node * 100) + 99;
+                work.Add(Task.Run(() => PlainAsync(space, node, PlainNames(options), seed, stop.Token), ct));
+            }
             work.Add(Task.Run(() => CacheAsync(space, node, names[(node - 1) % names.Length], stop.Token), ct));
         }
 
@@ -132,12 +140,31 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
             var value = BinaryPrimitives.ReadInt64LittleEndian(held.ValueBlock.Span);
             BinaryPrimitives.WriteInt64LittleEndian(held.ValueBlock.Span, value + 1);
             Interlocked.Increment(ref _increments);
+            journal?.Incremented();
             _checker.Released(name, token);
             if (i % 4 == 3)
             {
                 await held.ConvertAsync(LockMode.Null, cancellationToken: CancellationToken.None).ConfigureAwait(false);
             }
 
+            await held.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    // EX or PR at random on resources without LVB.
+    private async Task PlainAsync(Lockspace space, int node, string[] names, int seed, CancellationToken stop)
+    {
+        var random = new Random(seed);
+        while (!stop.IsCancellationRequested)
+        {
+            var name = names[random.Next(names.Length)];
+            var mode = random.Next(2) == 0 ? LockMode.Exclusive : LockMode.ProtectedRead;
+            var started = Stopwatch.GetTimestamp();
+            var held = await space.LockAsync(name, mode, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+            Record(held, started);
+            var token = _checker.Granted(name, node, mode);
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(3)), TimeProvider.System, CancellationToken.None).ConfigureAwait(false); // held a moment: others queue behind it
+            _checker.Released(name, token);
             await held.DisposeAsync().ConfigureAwait(false);
         }
     }

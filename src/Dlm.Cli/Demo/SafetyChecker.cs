@@ -19,8 +19,18 @@ internal sealed class SafetyChecker
     private long _events;
     private long _nextId;
 
-    /// <summary>Creates a checker; with <paramref name="recordIntervals"/> it also keeps every holding interval for a cross-process check.</summary>
-    public SafetyChecker(bool recordIntervals = false) => _intervals = recordIntervals ? [] : null;
+    private readonly DemoJournal? _journal;
+
+    /// <summary>
+    /// Creates a checker; with <paramref name="recordIntervals"/> it also keeps every holding interval for a
+    /// cross-process check, and with <paramref name="journal"/> writes each grant and release to a file at once
+    /// (so a node killed with SIGKILL still leaves its record behind).
+    /// </summary>
+    public SafetyChecker(bool recordIntervals = false, DemoJournal? journal = null)
+    {
+        _intervals = recordIntervals ? [] : null;
+        _journal = journal;
+    }
 
     /// <summary>One holding: a lock on <see cref="Resource"/> in <see cref="Mode"/> from <see cref="Start"/> to <see cref="End"/> (monotonic clock ticks, comparable across processes on one machine).</summary>
     public sealed record Interval(string Resource, int Node, LockMode Mode, long Start, long End);
@@ -72,6 +82,7 @@ internal sealed class SafetyChecker
 
             var id = ++_nextId;
             holders.Add((node, mode, id, at));
+            _journal?.Granted(id, resource, node, mode, at);
             return id;
         }
     }
@@ -88,6 +99,7 @@ internal sealed class SafetyChecker
             var (node, mode, _, start) = holders[index];
             holders.RemoveAt(index);
             _intervals?.Add(new Interval(resource, node, mode, start, at));
+            _journal?.Released(token, at);
         }
     }
 
