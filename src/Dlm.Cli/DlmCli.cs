@@ -34,6 +34,10 @@ internal static class DlmCli
           dlm member add|remove --config FILE --id N [--address IP]
                                                       change the static membership (bumps the generation;
                                                       running nodes stop, recover and resume)
+          dlm kernel-peer [--counter N] [--ex NAME] [--hold-pr NAME] [--timeout S]
+                                                      the host node of the kernel-VM harness (tests/interop/kernel.sh):
+                                                      joins the kernel's lockspace from the DLM_* variables, runs
+                                                      the workloads, leaves when the kernel leaves (docs/interop.md)
           dlm wire decode [--hex HEX | --hex-file PATH | --file PATH]
                                                       decode a DLM byte stream to JSON lines, one per
                                                       message (binary stdin if no option; '#' lines
@@ -70,6 +74,7 @@ internal static class DlmCli
                 ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "locks", .. var rest] => await LockBench.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
+                ["kernel-peer", .. var rest] => await Interop.KernelPeerCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["node", .. var rest] => await Node.NodeCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["status" or "ls" or "lockdump", .. var rest] => await Node.NodeCommand.AskAsync(args[0], rest, stdout, stderr).ConfigureAwait(false),
                 ["member", "add" or "remove", .. var rest] => Node.NodeCommand.Member(args[1], rest, stdout),

@@ -85,7 +85,7 @@ public sealed partial class LockspaceEngine
                 EngineLog.NotMaster(_logger, Name, from, Errno.NameOf(refusal) ?? "?");
                 Release(shard, resource);
                 var stub = new DlmMessage { Type = MessageType.RequestReply, RemoteId = message.LockId, Result = refusal,
-                    GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+                    Flags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan), GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
                 outgoing.Add(from, stub, null);
                 effects = TakeAll(shard, ref outgoing);
                 Flush(outgoing, effects);
@@ -96,6 +96,7 @@ public sealed partial class LockspaceEngine
                 (message.Asts & AstFlags.Blocking) != 0)
             {
                 OwnerPid = message.Pid,
+                SharedFlags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan),
                 // A new master copy's LVB starts zero-filled (spec §4.14, §9.4.4).
                 ValueBlock = (message.ExFlags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
             };
@@ -178,7 +179,7 @@ public sealed partial class LockspaceEngine
             Interlocked.Increment(ref _droppedMessages);
             EngineLog.NotTheSendersCopy(_logger, Name, message.Type, from, message.RemoteId);
             var stub = new DlmMessage { Type = replyType, RemoteId = message.LockId, LockId = message.RemoteId, Result = Errno.NoEntry,
-                GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
+                Flags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan), GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
             _outbox?.Send(from, GlobalId, stub, []);
             return;
         }
@@ -247,6 +248,7 @@ public sealed partial class LockspaceEngine
         RemoteId = ownerLockId,
         ExFlags = copy.Flags,
         SbFlags = copy.SbFlags,
+        Flags = copy.SharedFlags,
         LvbSeq = copy.LvbSeq,
         Hash = ResourceHash.Compute(copy.Resource.Rsb.Name.Span),
         Status = copy.Status,

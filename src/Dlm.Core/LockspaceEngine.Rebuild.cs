@@ -252,6 +252,7 @@ public sealed partial class LockspaceEngine
             {
                 GrantedMode = rl.GrantedMode,
                 LvbSeq = rl.LvbSeq,
+                SharedFlags = rl.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan),
                 ValueBlock = lvb.IsEmpty ? null : Padded(lvb),
             };
             _locks[copy.Id] = copy;

@@ -21,6 +21,12 @@ public sealed class MasterCopy : Lkb
     /// <summary>Owner process id (informational, <c>m_pid</c>).</summary>
     public int OwnerPid { get; init; }
 
+    /// <summary>
+    /// The owner's shared flags (USER, ORPHAN), echoed in every message to the owner: a kernel owner
+    /// overwrites its lock's low flag bits with them, so a user-space lock must keep its USER bit (spec §1.5, §9.1.3).
+    /// </summary>
+    public SharedLockFlags SharedFlags { get; init; }
+
     internal Resource Resource { get; }
 }
 

@@ -134,6 +134,12 @@ public sealed partial class MessagingNode
         }
     }
 
+    /// <summary>
+    /// A peer's close-handshake state changed (spec §2.9), e.g. to CLOSE_WAIT when it sent FIN. Raised under
+    /// the peer's lock: a handler must return quickly and must not call back into this node.
+    /// </summary>
+    public event Action<int, PeerState>? PeerStateChanged;
+
     /// <summary>Waits until the peer reaches <paramref name="state"/>; false on timeout (tests and diagnostics).</summary>
     internal Task<bool> WaitForStateAsync(int nodeId, PeerState state, TimeSpan timeout) =>
         WaitUntilAsync(GetPeer(nodeId), p => p.State == state, timeout);

@@ -99,6 +99,7 @@ public sealed partial class MessagingNode
         if (oldState != protocol.State)
         {
             MessagingLog.StateChanged(_logger, protocol.NodeId, oldState, protocol.State);
+            PeerStateChanged?.Invoke(protocol.NodeId, protocol.State);
         }
 
         if (oldVersion == 0 && protocol.Version != 0)

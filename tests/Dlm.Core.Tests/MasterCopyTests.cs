@@ -65,6 +65,28 @@ public sealed class MasterCopyTests
         Assert.Equal(1, engine.ResourceCount);
     }
 
+    // A kernel owner overwrites its lock's low flag bits with m_flags of every reply: a user-space lock
+    // (libdlm) must get its USER bit back, or the kernel takes it for a kernel lock (spec §1.5, §9.1.3).
+    [Fact]
+    public async Task UserLock_SharedFlagsEchoedInReplyGrantAndBast()
+    {
+        var outbox = new Outbox();
+        await using var engine = new LockspaceEngine("ls", 32, outbox: outbox);
+        var (local, _) = await engine.RequestAsync(Name, LockMode.Exclusive);
+        var request = Request(5, LockMode.ProtectedRead);
+        request.Flags = SharedLockFlags.User;
+        engine.Receive(2, request, Name);
+        var waiting = Request(6, LockMode.Exclusive);
+        waiting.Flags = SharedLockFlags.User;
+        engine.Receive(2, waiting, Name);
+        engine.Unlock(local);
+
+        Assert.NotEmpty(outbox.Sent);
+        Assert.All(outbox.Sent, m => Assert.Equal(SharedLockFlags.User, m.Message.Flags));
+        Assert.Contains(outbox.Sent, m => m.Message.Type == MessageType.Grant);
+        Assert.Contains(outbox.Sent, m => m.Message.Type == MessageType.Bast);
+    }
+
     [Fact]
     public async Task Request_BlockedByLocalHolder_InProgressThenBastLocallyThenGrantMessage()
     {
