@@ -66,8 +66,8 @@ for kernel in $KERNELS; do
       "$VM/run.sh" dotnet "$OUT/bin/Dlm.Cli.dll" kernel-peer --counter "$COUNTER" --ex hold1 --hold-pr counter \
       >"$run/run.out" 2>&1 || status=$?
     wall=$((SECONDS - started))
-    ours=$(grep -h "RESULT" "$run/host.log" 2>/dev/null | tail -n 1 | awk '{print $NF}')
-    guest_verdict=$(grep -h "DLMVM: RESULT" "$run/guest/dlmvm.log" 2>/dev/null | tail -n 1 | awk '{print $NF}')
+    ours=$(grep -ho "RESULT [A-Z]*" "$run/host.log" 2>/dev/null | tail -n 1 | cut -d' ' -f2)
+    guest_verdict=$(grep -ho "DLMVM: RESULT [A-Z]*" "$run/guest/dlmvm.log" 2>/dev/null | tail -n 1 | cut -d' ' -f3)
     latency=$(grep -h "COUNTER LATENCY" "$run/guest/dlmvm.log" 2>/dev/null | head -n 1 | sed 's/.*COUNTER LATENCY //')
     peer="$run/dotnet-peer.json"
     p50=$(sed -n 's/.*"counter_cycle_p50_us": \([0-9.]*\).*/\1/p' "$peer" 2>/dev/null)
