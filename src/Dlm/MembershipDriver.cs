@@ -83,9 +83,9 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
     private async Task RunAsync(MembershipView first)
     {
         var views = _provider.ViewsAsync(_engine.Name, _stop.Token).GetAsyncEnumerator(_stop.Token);
-        await using (views.ConfigureAwait(false))
+        var next = views.MoveNextAsync().AsTask();
+        try
         {
-            var next = views.MoveNextAsync().AsTask();
             var view = first;
             while (true)
             {
@@ -112,6 +112,13 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
                 view = views.Current;
                 next = views.MoveNextAsync().AsTask();
             }
+        }
+        finally
+        {
+            // An async iterator cannot be disposed while a MoveNextAsync is pending: let it end first (it sees _stop).
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await next.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            await views.DisposeAsync().ConfigureAwait(false);
         }
     }
 
