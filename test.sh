@@ -9,6 +9,14 @@ if ! command -v dotnet >/dev/null 2>&1; then
   exit 2
 fi
 
+# etcd is a real dependency of the membership tests (issue 5): install Debian's etcd-server when missing.
+if ! command -v etcd >/dev/null 2>&1; then
+  echo "test.sh: installing etcd-server (the etcd membership tests start private etcd instances)"
+  if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  DEBIAN_FRONTEND=noninteractive $apt_get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends etcd-server etcd-client >/dev/null
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT

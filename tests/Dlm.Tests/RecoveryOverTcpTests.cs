@@ -1,5 +1,4 @@
 using Dlm.Membership;
-using Microsoft.Extensions.Logging;
 using Dlm.Protocol;
 
 namespace Dlm.Tests;
@@ -23,8 +22,7 @@ public sealed class RecoveryOverTcpTests
 
     private static Task<DlmNode> StartAsync(ClusterConfiguration cluster, InMemoryMembership service, int id) =>
         DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = id, Membership = service.Connect(id), LeaveTimeout = TimeSpan.FromSeconds(2),
-            LoggerFactory = Environment.GetEnvironmentVariable("DLM_TEST_LOG") is null ? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance
-                : Microsoft.Extensions.Logging.LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Debug).AddFilter((c, _) => true)) });
+            LoggerFactory = TestLogging.Factory });
 
     [Fact]
     public async Task NodeFails_SurvivorsRecover_WaiterGetsTheDeadNodesLock_RestartedNodeRejoins()

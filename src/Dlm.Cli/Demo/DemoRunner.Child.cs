@@ -21,7 +21,7 @@ internal sealed partial class DemoRunner
     public async Task<int> RunChildAsync(int id, TextReader input, TextWriter output)
     {
         var cluster = options.Config is { } path ? ClusterConfiguration.Load(path) : options.Cluster();
-        var membership = options.Config is { } config ? Node.NodeCommand.Membership(cluster, config, new Node.NodeOptions { Id = id }) : null;
+        var membership = options.Config is { } config ? await Node.NodeCommand.MembershipAsync(cluster, config, new Node.NodeOptions { Id = id }).ConfigureAwait(false) : null;
         var node = await DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = id, LoggerFactory = CliLogging.Factory, Membership = membership })
             .ConfigureAwait(false);
         var space = await node.JoinLockspaceAsync("demo", new LockspaceOptions { LvbLength = 32 }).ConfigureAwait(false);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Dlm.Membership;
+using Dlm.Membership.Etcd;
 
 namespace Dlm.Cli.Node;
 
@@ -21,7 +22,7 @@ internal static class NodeCommand
         }
 
         var cluster = ClusterConfiguration.Load(path);
-        var membership = Membership(cluster, path, o);
+        var membership = await MembershipAsync(cluster, path, o).ConfigureAwait(false);
         await using var m = membership.ConfigureAwait(false);
         var node = await DlmNode.StartAsync(new DlmNodeOptions
         {
@@ -112,11 +113,17 @@ internal static class NodeCommand
         return DlmCli.Ok;
     }
 
-    internal static IMembershipProvider Membership(ClusterConfiguration cluster, string path, NodeOptions o)
+    internal static async Task<IMembershipProvider> MembershipAsync(ClusterConfiguration cluster, string path, NodeOptions o)
     {
-        if (cluster.Etcd is not null)
+        if (cluster.Etcd is { } etcd)
         {
-            throw new DlmConfigurationException($"{path}: etcd membership is configured, but this build has no etcd provider yet");
+            var node = cluster.Nodes.FirstOrDefault(n => n.Id == o.Id)
+                ?? throw new DlmConfigurationException($"{path}: node {o.Id} is not in cluster '{cluster.Cluster}'");
+            return await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+            {
+                Endpoints = etcd.Endpoints, NodeId = o.Id, Address = System.Net.IPAddress.Parse(node.Addresses[0]), Weight = node.Weight,
+                Ttl = TimeSpan.FromSeconds(etcd.TtlSeconds), Prefix = $"{etcd.Prefix}/{cluster.Cluster}", LoggerFactory = CliLogging.Factory,
+            }).ConfigureAwait(false);
         }
 
         return new StaticMembershipProvider(o.Id, () => Read(path).ToStaticMembers(), o.StatePath(path), (id, _) =>

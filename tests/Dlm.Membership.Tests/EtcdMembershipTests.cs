@@ -1,0 +1,170 @@
+using System.Net;
+using Dlm.Membership.Etcd;
+
+namespace Dlm.Membership.Tests;
+
+/// <summary>The etcd provider against private etcd instances (docs/membership.md).</summary>
+public sealed class EtcdMembershipTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    private static Task<EtcdMembershipProvider> ConnectAsync(EtcdCluster etcd, int id, double ttl = 2) =>
+        EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.0.0.{id}"), Ttl = TimeSpan.FromSeconds(ttl),
+        });
+
+    private static async Task<MembershipView> NextAsync(IAsyncEnumerator<MembershipView> views)
+    {
+        Assert.True(await views.MoveNextAsync().AsTask().WaitAsync(Timeout), "the view stream ended");
+        return views.Current;
+    }
+
+    [Fact]
+    public async Task Join_Leave_Views_GenerationsAreRevisions_LeaveIsNotAFailure()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var one = await ConnectAsync(etcd, 1);
+        await using var two = await ConnectAsync(etcd, 2);
+        var first = await one.JoinAsync("ls", CancellationToken.None);
+        Assert.Equal([1], first.Members.Select(m => m.NodeId));
+        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+
+        var joined = await two.JoinAsync("ls", CancellationToken.None);
+        var seen = await NextAsync(views);
+        Assert.Equal(joined.Generation, seen.Generation); // the same view on both nodes
+        Assert.Equal([1, 2], seen.Members.Select(m => m.NodeId));
+        Assert.Equal(two.Lease, seen.Members.Single(m => m.NodeId == 2).Incarnation);
+
+        await two.LeaveAsync("ls", CancellationToken.None);
+        var left = await NextAsync(views);
+        Assert.True(left.Generation > seen.Generation);
+        Assert.Equal((2, LeaveReason.Leave), (left.Left.Single().Member.NodeId, left.Left.Single().Reason));
+    }
+
+    [Fact]
+    public async Task LeaseExpiry_IsAFailure_AndTheSilentNodeFencesItself()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var one = await ConnectAsync(etcd, 1);
+        await using var two = await ConnectAsync(etcd, 2);
+        await one.JoinAsync("ls", CancellationToken.None);
+        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+        await two.JoinAsync("ls", CancellationToken.None);
+        await NextAsync(views);
+
+        var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = two.Liveness.Register(() => fenced.TrySetResult());
+        var stopped = System.Diagnostics.Stopwatch.StartNew();
+        two.PauseKeepAlive(true); // as a process paused past its TTL would
+        await fenced.Task.WaitAsync(Timeout);
+        var fencedAfter = stopped.Elapsed;
+        var failed = await NextAsync(views);
+        var expiredAfter = stopped.Elapsed;
+        Assert.Equal((2, LeaveReason.ProcessDown), (failed.Left.Single().Member.NodeId, failed.Left.Single().Reason));
+        Assert.True(fencedAfter < expiredAfter, $"the node fenced itself after {fencedAfter}, the survivors saw the expiry after {expiredAfter}");
+    }
+
+    [Fact]
+    public async Task StopBarrier_WaitsForEveryMember_SupersededByANewerView()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var one = await ConnectAsync(etcd, 1);
+        await using var two = await ConnectAsync(etcd, 2);
+        await using var three = await ConnectAsync(etcd, 3);
+        await one.JoinAsync("ls", CancellationToken.None);
+        await two.JoinAsync("ls", CancellationToken.None);
+        var view = await three.JoinAsync("ls", CancellationToken.None);
+
+        var first = one.AwaitAllStoppedAsync("ls", view.Generation, CancellationToken.None);
+        var second = two.AwaitAllStoppedAsync("ls", view.Generation, CancellationToken.None);
+        await Task.Delay(200); // node 3 has not stopped: nobody may pass
+        Assert.False(first.IsCompleted || second.IsCompleted);
+        await three.LeaveAsync("ls", CancellationToken.None); // a newer view supersedes the barrier
+        Assert.False(await first.WaitAsync(Timeout));
+        Assert.False(await second.WaitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task SameNodeIdTwice_IsRefused_EvictRemovesANode()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var one = await ConnectAsync(etcd, 1);
+        var error = await Assert.ThrowsAsync<MembershipException>(() => ConnectAsync(etcd, 1));
+        Assert.Contains("held by a live process", error.Message, StringComparison.Ordinal);
+
+        await using var two = await ConnectAsync(etcd, 2, ttl: 10);
+        await one.JoinAsync("ls", CancellationToken.None);
+        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+        await two.JoinAsync("ls", CancellationToken.None);
+        await NextAsync(views);
+        await one.EvictAsync(2, CancellationToken.None);
+        var evicted = await NextAsync(views);
+        Assert.Equal(2, evicted.Left.Single().Member.NodeId);
+    }
+
+    [Fact]
+    public async Task EtcdUnavailable_ClearError()
+    {
+        var error = await Assert.ThrowsAsync<MembershipException>(() => EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = ["http://127.0.0.1:1"], NodeId = 1, Address = IPAddress.Loopback, CallTimeout = TimeSpan.FromSeconds(1),
+        }));
+        Assert.Contains("etcd at http://127.0.0.1:1 is not usable", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ThreeMemberEtcd_LeaderKilled_ViewsContinue()
+    {
+        await using var etcd = await EtcdCluster.StartAsync(3);
+        await using var one = await ConnectAsync(etcd, 1, ttl: 5);
+        await using var two = await ConnectAsync(etcd, 2, ttl: 5);
+        await one.JoinAsync("ls", CancellationToken.None);
+        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+
+        etcd.Kill(etcd.Leader());
+        var joined = await two.JoinAsync("ls", CancellationToken.None).WaitAsync(Timeout); // writes pause during the election, then go on
+        Assert.Equal(joined.Generation, (await NextAsync(views)).Generation);
+        Assert.False(one.Liveness.IsCancellationRequested);
+    }
+}
+
+public sealed class EtcdConcurrentJoinTests
+{
+    [Fact]
+    public async Task ThreeNodesJoinAtOnce_AllSeeTheSameLastView()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        var providers = await Task.WhenAll(Enumerable.Range(1, 3).Select(id => EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.0.0.{id}"), Ttl = TimeSpan.FromSeconds(2),
+        })));
+        var views = await Task.WhenAll(providers.Select(p => p.JoinAsync("ls", CancellationToken.None))).WaitAsync(TimeSpan.FromSeconds(20));
+        var last = views.Max(v => v.Generation);
+        foreach (var (p, v) in providers.Zip(views))
+        {
+            if (v.Generation == last)
+            {
+                continue;
+            }
+
+            await using var stream = p.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+            MembershipView seen;
+            do
+            {
+                Assert.True(await stream.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20)));
+                seen = stream.Current;
+            }
+            while (seen.Generation < last);
+            Assert.Equal(3, seen.Members.Count);
+        }
+
+        var stopped = await Task.WhenAll(providers.Select(p => p.AwaitAllStoppedAsync("ls", last, CancellationToken.None))).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.All(stopped, Assert.True);
+
+        foreach (var p in providers)
+        {
+            await p.DisposeAsync();
+        }
+    }
+}

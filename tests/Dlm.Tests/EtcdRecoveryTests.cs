@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Net;
+using Dlm.Membership.Etcd;
+using Dlm.Membership.Tests;
+using Dlm.Protocol;
+
+namespace Dlm.Tests;
+
+/// <summary>Lease expiry on etcd drives recovery; the silent node fences itself first (127.220.x.y).</summary>
+public sealed class EtcdRecoveryTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task LeaseExpires_NodeFencesItself_SurvivorsRecoverAndGrantItsLocks()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        var cluster = new ClusterConfiguration
+        {
+            Cluster = "etcd",
+            Nodes = Enumerable.Range(1, 3).Select(i => new ClusterNode { Id = i, Addresses = [$"127.220.0.{i}"] }).ToList(),
+        };
+        var providers = await Task.WhenAll(Enumerable.Range(1, 3).Select(id => EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.220.0.{id}"), Ttl = TimeSpan.FromSeconds(2), LoggerFactory = TestLogging.Factory,
+        })));
+        var nodes = await Task.WhenAll(providers.Select((p, i) => DlmNode.StartAsync(new DlmNodeOptions
+        {
+            Cluster = cluster, NodeId = i + 1, Membership = p, LeaveTimeout = TimeSpan.FromSeconds(1), LoggerFactory = TestLogging.Factory,
+        })));
+        var spaces = await Task.WhenAll(nodes.Select(n => n.JoinLockspaceAsync("ls"))).WaitAsync(Timeout);
+        foreach (var i in Enumerable.Range(0, 10))
+        {
+            await spaces[2].LockAsync($"r{i}", LockMode.Exclusive).WaitAsync(Timeout); // node 3 masters and holds them
+        }
+
+        var waiting = Enumerable.Range(0, 10).Select(i => spaces[1].LockAsync($"r{i}", LockMode.Exclusive)).ToArray();
+        var fencedAt = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var clock = Stopwatch.StartNew();
+        using var fencing = providers[2].Liveness.Register(() => fencedAt.TrySetResult(clock.Elapsed));
+
+        providers[2].PauseKeepAlive(true); // node 3 goes silent, as a paused process would
+        var granted = await Task.WhenAll(waiting).WaitAsync(Timeout);
+        var grantedAt = clock.Elapsed;
+
+        Assert.All(granted, g => Assert.Equal(LockMode.Exclusive, g.Mode));
+        Assert.True(nodes[2].IsFenced);
+        var fenced = await fencedAt.Task;
+        Assert.True(fenced < grantedAt, $"node 3 fenced itself at {fenced}, its locks were granted to node 2 at {grantedAt}");
+        Assert.False(spaces[2].IsRunning); // the fenced node no longer acts on its (stale) locks
+        Assert.Equal([1, 2], spaces[0].Members);
+
+        await Task.WhenAll(nodes.Select(n => n.DisposeAsync().AsTask())).WaitAsync(Timeout);
+        foreach (var p in providers)
+        {
+            await p.DisposeAsync();
+        }
+    }
+}
