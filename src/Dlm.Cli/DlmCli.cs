@@ -54,6 +54,9 @@ internal static class DlmCli
           dlm bench locks [--nodes 3] [--resources 1000] [--workers 8] [--seconds 2] [--json] [--base 127.0.0.1]
                                                       lock + unlock throughput with 1..N nodes, and remote
                                                       lock + unlock latency against two raw-TCP round trips
+          dlm bench recovery [--locks 10000] [--json] [--base 127.0.0.1]
+                                                      recovery time: 3 nodes hold the locks, node 3 fails, the
+                                                      survivors remaster and rebuild; view to locking enabled
           dlm help                                    this text
 
         Exit codes: 0 success, 1 invalid input or failed check, 2 usage error.
@@ -73,6 +76,7 @@ internal static class DlmCli
                 ["demo-node", .. var rest] => await DemoCommand.RunNodeAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["bench", "comms", .. var rest] => await BenchCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "locks", .. var rest] => await LockBench.RunAsync(rest, stdout).ConfigureAwait(false),
+                ["bench", "recovery", .. var rest] => await RecoveryBench.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["bench", "comms-node", .. var rest] => await ProcessBench.RunChildAsync(rest, stdout, stdin).ConfigureAwait(false),
                 ["kernel-peer", .. var rest] => await Interop.KernelPeerCommand.RunAsync(rest, stdout).ConfigureAwait(false),
                 ["node", .. var rest] => await Node.NodeCommand.RunAsync(rest, stdout).ConfigureAwait(false),

@@ -7,6 +7,10 @@ public sealed partial class LockspaceEngine
     private readonly Dictionary<int, (ulong Seq, byte[][] Names, int Next)> _namesCursors = []; // NAMES dumps per requester (spec §5.6)
     private readonly HashSet<Resource> _newMasters = []; // resources this recovery made us master of
     private readonly HashSet<Resource> _grantAfter = []; // resources for the post-recovery grant pass (spec §5.3 step 15)
+    private long _locksRebuilt;
+
+    /// <summary>Master copies rebuilt here from other nodes' RCOM_LOCK (spec §5.8), since the engine was created.</summary>
+    public long LocksRebuilt => Interlocked.Read(ref _locksRebuilt);
 
     // spec §5.3 step 2: cached resources and directory records go; the directory is rebuilt from the masters.
     private void DiscardInactive()
@@ -257,6 +261,7 @@ public sealed partial class LockspaceEngine
             };
             _locks[copy.Id] = copy;
             MasterOperations.AddRecovered(resource.Rsb, copy, rl.Status);
+            Interlocked.Increment(ref _locksRebuilt);
             lock (_recovery)
             {
                 _newMasters.Add(resource);

@@ -47,6 +47,9 @@ public sealed class Lockspace : IAsyncDisposable
     /// <summary>Every completed recovery: the membership generation and how long it took from the view to locking enabled.</summary>
     public IReadOnlyList<(long Generation, TimeSpan Time)> RecoveryHistory => Driver.History;
 
+    /// <summary>Master copies rebuilt on this node by recoveries (other nodes' locks on resources it took over).</summary>
+    public long LocksRebuilt => Engine.LocksRebuilt;
+
     /// <summary>Recoveries completed (the join's first one included).</summary>
     public long Recoveries => Engine.Recoveries;
 
