@@ -23,6 +23,7 @@ public sealed partial class LockspaceEngine
     stopped:
         while (!_running)
         {
+            ThrowIfFenced(); // stopped for good: fail now rather than wait
             await RunningAsync(cancellationToken).ConfigureAwait(false); // stopped for recovery (spec §5.2)
         }
 
@@ -33,6 +34,7 @@ public sealed partial class LockspaceEngine
                 goto stopped;
             }
 
+            ThrowIfFenced();
             var resource = Acquire(shard, name);
             engineLock = new EngineLock(this, resource, NextLockId(), mode, flags, blocking)
             {
@@ -95,6 +97,7 @@ public sealed partial class LockspaceEngine
     stopped:
         while (!_running)
         {
+            ThrowIfFenced(); // stopped for good: fail now rather than wait
             await RunningAsync(cancellationToken).ConfigureAwait(false); // stopped for recovery (spec §5.2)
         }
 
@@ -105,6 +108,7 @@ public sealed partial class LockspaceEngine
                 goto stopped;
             }
 
+            ThrowIfFenced();
             ThrowIfReleased(engineLock);
             ThrowIfInvalid(LockArguments.ValidateLock(mode, flags | LockFlags.Convert, 0, engineLock.GrantedMode));
             if (engineLock.Pending is not null)

@@ -13,6 +13,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     private readonly Shard[] _shards;
     private readonly CallbackQueue _callbacks = new();
     private readonly TimeProvider _time;
+    private readonly Func<bool>? _isLive;
     private readonly ITimer _sweeper;
     private readonly IEngineOutbox? _outbox;
     private readonly Microsoft.Extensions.Logging.ILogger _logger;
@@ -35,10 +36,15 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <param name="directory">The lockspace members' directory (spec §1.11); null for a single node that masters everything.</param>
     /// <param name="logger">Where dropped or refused messages are logged.</param>
     /// <param name="startStopped">True when membership drives the engine: it starts stopped and runs after its first <see cref="RecoverAsync"/>.</param>
+    /// <param name="isLive">
+    /// Asked before every grant to a local caller: false when this node can no longer prove its membership
+    /// (e.g. its etcd lease may have expired), so it must not act on locks it may have lost (self-fencing).
+    /// </param>
     public LockspaceEngine(string name, int lvbLength, int shardCount = 64, TimeSpan? tossTime = null, TimeProvider? timeProvider = null,
         IEngineOutbox? outbox = null, int localNodeId = 1, DirectoryNodes? directory = null, Microsoft.Extensions.Logging.ILogger? logger = null,
-        bool startStopped = false)
+        bool startStopped = false, Func<bool>? isLive = null)
     {
+        _isLive = isLive;
         ArgumentNullException.ThrowIfNull(name);
         if (!WireLimits.IsValidValueBlockLength(lvbLength))
         {
@@ -194,6 +200,17 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         await _callbacks.DisposeAsync().ConfigureAwait(false);
     }
 
+    // Under the shard lock, before a grant can reach a local caller (docs/membership.md, self-fencing).
+    private void ThrowIfFenced()
+    {
+        if (_isLive is not null && !_isLive())
+        {
+            throw Fenced();
+        }
+    }
+
+    private DlmException Fenced() => new($"Lockspace '{Name}': node {LocalNodeId} can no longer prove it is a member (fenced); it grants no lock.");
+
     private Shard ShardOf(ReadOnlySpan<byte> name) => _shards[(int)(ResourceHash.Compute(name) % (uint)_shards.Length)];
 
     private uint NextLockId()
@@ -285,9 +302,14 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
     private void Deliver((EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)[] effects)
     {
+        var live = _isLive?.Invoke() ?? true;
         foreach (var (owner, bast, operation) in effects)
         {
-            if (operation is not null)
+            if (operation is not null && !live)
+            {
+                operation.TrySetException(Fenced()); // a queued grant this node may no longer act on
+            }
+            else if (operation is not null)
             {
                 _callbacks.Complete(operation, Errno.Ok);
             }

@@ -38,6 +38,12 @@ public interface IMembershipProvider : IAsyncDisposable
     /// <summary>Cancelled when this node can no longer prove it is a member: it must stop every lockspace (self-fencing).</summary>
     CancellationToken Liveness { get; }
 
+    /// <summary>
+    /// Asked synchronously before every grant: false as soon as membership can no longer be proven, even
+    /// before <see cref="Liveness"/> is cancelled (e.g. a process resumed after a pause longer than its lease).
+    /// </summary>
+    bool IsLive => !Liveness.IsCancellationRequested;
+
     /// <summary>Joins <paramref name="lockspace"/>; returns the first view that contains this node.</summary>
     Task<MembershipView> JoinAsync(string lockspace, CancellationToken cancellationToken);
 

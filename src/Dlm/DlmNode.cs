@@ -87,7 +87,8 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
 
         ObjectDisposedException.ThrowIf(IsFenced, this);
         var engine = new LockspaceEngine(name, options.LvbLength, timeProvider: _options.TimeProvider,
-            outbox: new Outbox(_messaging), localNodeId: NodeId, logger: _options.LoggerFactory.CreateLogger("Dlm.Core"), startStopped: true);
+            outbox: new Outbox(_messaging), localNodeId: NodeId, logger: _options.LoggerFactory.CreateLogger("Dlm.Core"), startStopped: true,
+            isLive: () => !IsFenced && _membership.IsLive);
         var driver = new MembershipDriver(engine, _membership, _messaging, _options.TimeProvider, _options.LoggerFactory.CreateLogger("Dlm.Membership"));
         var lockspace = new Lockspace(this, engine, driver);
         if (!_lockspaces.TryAdd(engine.GlobalId, lockspace))

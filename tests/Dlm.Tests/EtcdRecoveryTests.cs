@@ -48,6 +48,8 @@ public sealed class EtcdRecoveryTests
         var fenced = await fencedAt.Task;
         Assert.True(fenced < grantedAt, $"node 3 fenced itself at {fenced}, its locks were granted to node 2 at {grantedAt}");
         Assert.False(spaces[2].IsRunning); // the fenced node no longer acts on its (stale) locks
+        var refused = await Assert.ThrowsAsync<DlmException>(() => spaces[2].TryLockAsync("fresh", LockMode.Exclusive).WaitAsync(Timeout));
+        Assert.Contains("fenced", refused.Message, StringComparison.Ordinal);
         Assert.Equal([1, 2], spaces[0].Members);
 
         await Task.WhenAll(nodes.Select(n => n.DisposeAsync().AsTask())).WaitAsync(Timeout);

@@ -49,6 +49,10 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     /// <inheritdoc/>
     public CancellationToken Liveness => _liveness.Token;
 
+    /// <inheritdoc/>
+    public bool IsLive => !_liveness.IsCancellationRequested
+        && _time.GetElapsedTime(Interlocked.Read(ref _lastAck)) <= _options.Ttl - _options.FenceMargin;
+
     /// <summary>This process's lease: its incarnation.</summary>
     public long Lease { get; private set; }
 
