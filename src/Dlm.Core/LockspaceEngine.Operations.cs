@@ -169,7 +169,7 @@ public sealed partial class LockspaceEngine
                 return Errno.NoEntry;
             }
 
-            if (!_running && Defer(() => UnlockCore(engineLock, flags, deferred: true)))
+            if (!_running && DeferUnlock(engineLock, flags))
             {
                 engineLock.UnlockDeferred = true; // done when recovery ends (spec §5.2)
                 return Errno.Unlocked;
@@ -222,7 +222,7 @@ public sealed partial class LockspaceEngine
                 return Errno.Ok;
             }
 
-            if (!_running && Defer(() => Cancel(engineLock)))
+            if (!_running && DeferCancel(engineLock))
             {
                 return Errno.InProgress; // cancelled when recovery ends (spec §5.2)
             }
@@ -301,6 +301,11 @@ public sealed partial class LockspaceEngine
         engineLock.Status = QueueStatus.None;
         return Errno.Unlocked;
     }
+
+    // The closures live in their own methods: captured parameters would otherwise allocate on every call.
+    private bool DeferUnlock(EngineLock engineLock, LockFlags flags) => Defer(() => UnlockCore(engineLock, flags, deferred: true));
+
+    private bool DeferCancel(EngineLock engineLock) => Defer(() => Cancel(engineLock));
 
     private static async ValueTask<int> WaitAsync(EngineLock engineLock, TaskCompletionSource<int> pending, CancellationToken cancellationToken)
     {
