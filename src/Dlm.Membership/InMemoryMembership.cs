@@ -230,23 +230,9 @@ public sealed class InMemoryMembership
                 yield break;
             }
 
-            while (await channel.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            await foreach (var view in ViewStream.ReadAsync(channel.Reader, cancellationToken).ConfigureAwait(false))
             {
-                // Several queued views are coalesced into the newest (membership contract rule 4).
-                MembershipView? newest = null;
-                var joined = new List<Member>();
-                var left = new List<LeftMember>();
-                while (channel.Reader.TryRead(out var view))
-                {
-                    newest = view;
-                    joined.AddRange(view.Joined);
-                    left.AddRange(view.Left);
-                }
-
-                if (newest is not null)
-                {
-                    yield return newest with { Joined = joined, Left = left };
-                }
+                yield return view;
             }
         }
 

@@ -23,8 +23,17 @@ public sealed class DemoCommandTests
     [Fact]
     public async Task Demo_Processes_MergedIntervalsShowNoOverlap()
     {
+        using var json = await RunDemoProcessAsync(["--processes", "--seconds", "1", "--json", "--base", "127.204.0.1"]);
+        Assert.True(json.RootElement.GetProperty("processes").GetBoolean());
+        Assert.Equal(json.RootElement.GetProperty("increments").GetInt64(), json.RootElement.GetProperty("counter_sum").GetInt64());
+        Assert.True(json.RootElement.GetProperty("checker_events").GetInt64() > 0);
+    }
+
+    // `dlm demo ARGS` as its own process (it starts child processes itself); its JSON report.
+    private static async Task<JsonDocument> RunDemoProcessAsync(string[] args)
+    {
         var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { typeof(DlmCli).Assembly.Location, "demo", "--processes", "--seconds", "1", "--json", "--base", "127.204.0.1" })
+        foreach (var arg in new[] { typeof(DlmCli).Assembly.Location, "demo" }.Concat(args))
         {
             start.ArgumentList.Add(arg);
         }
@@ -34,10 +43,7 @@ public sealed class DemoCommandTests
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
         Assert.True(process.ExitCode == 0, await stderr + await stdout);
-        using var json = JsonDocument.Parse(await stdout);
-        Assert.True(json.RootElement.GetProperty("processes").GetBoolean());
-        Assert.Equal(json.RootElement.GetProperty("increments").GetInt64(), json.RootElement.GetProperty("counter_sum").GetInt64());
-        Assert.True(json.RootElement.GetProperty("checker_events").GetInt64() > 0);
+        return JsonDocument.Parse(await stdout);
     }
 
     // SIGKILL the coordinator that masters the plain resources while others wait on its locks; the
@@ -48,19 +54,8 @@ public sealed class DemoCommandTests
     [InlineData(3, true, "127.207.2.1")]
     public async Task Demo_KillOne_SurvivorsRecoverAndNothingOverlaps(int seed, bool restart, string address)
     {
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        string[] args = [typeof(DlmCli).Assembly.Location, "demo", "--processes", "--kill-one", "--seconds", "2", "--json", "--seed", $"{seed}", "--base", address];
-        foreach (var arg in restart ? [.. args, "--restart"] : args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(120));
-        Assert.True(process.ExitCode == 0, await stderr + await stdout);
-        using var json = JsonDocument.Parse(await stdout);
+        string[] args = ["--processes", "--kill-one", "--seconds", "2", "--json", "--seed", $"{seed}", "--base", address];
+        using var json = await RunDemoProcessAsync(restart ? [.. args, "--restart"] : args);
         var r = json.RootElement;
         Assert.Equal(1, r.GetProperty("killed_node").GetInt32());
         Assert.Empty(r.GetProperty("violations").EnumerateArray());

@@ -148,23 +148,9 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             yield break;
         }
 
-        while (await space.Views.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        await foreach (var view in ViewStream.ReadAsync(space.Views.Reader, cancellationToken).ConfigureAwait(false))
         {
-            // Queued views are coalesced into the newest (membership contract rule 4).
-            MembershipView? newest = null;
-            var joined = new List<Member>();
-            var left = new List<LeftMember>();
-            while (space.Views.Reader.TryRead(out var view))
-            {
-                newest = view;
-                joined.AddRange(view.Joined);
-                left.AddRange(view.Left);
-            }
-
-            if (newest is not null)
-            {
-                yield return newest with { Joined = joined, Left = left };
-            }
+            yield return view;
         }
     }
 
