@@ -85,36 +85,15 @@ internal static class KillDemo
             }
 
             var survivorReports = reports.Take(survivors.Length).ToArray();
-            return new DemoResult
+            return ProcessDemo.Merge(o, reports, elapsed, increments, sum, violations, leaveMs) with
             {
-                Nodes = o.Nodes,
-                Processes = true,
-                Resources = o.Resources,
-                Seconds = elapsed,
-                Increments = increments,
-                CounterSum = sum,
-                Reads = reports.Sum(r => r.Reads),
-                CachedGrants = reports.Sum(r => r.CachedGrants),
-                BlockingHonoured = reports.Sum(r => r.Basts),
-                OperationsPerSecond = reports.Sum(r => r.Increments + r.Reads + r.CachedGrants) / elapsed,
-                LocalP50 = reports.Select(r => r.LocalP50).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Max(),
-                LocalP99 = reports.Select(r => r.LocalP99).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Max(),
-                RemoteP50 = reports.Select(r => r.RemoteP50).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Max(),
-                RemoteP99 = reports.Select(r => r.RemoteP99).Where(v => !double.IsNaN(v)).DefaultIfEmpty(double.NaN).Max(),
-                LocalLocks = reports.Sum(r => r.LocalLocks),
-                RemoteLocks = reports.Sum(r => r.RemoteLocks),
-                Messages = reports.Sum(r => r.Messages),
-                Retransmitted = reports.Sum(r => r.Retransmitted),
                 CheckerEvents = intervals.Count * 2,
-                Violations = violations,
-                LeaveMilliseconds = leaveMs,
                 Killed = DemoOptions.Victim,
                 KilledHeldLocks = killed.Open,
                 LostInFlight = increments - sum,
                 KillRecoveryMs = RecoveryOf(survivorReports, generation: 2),
                 Restarted = o.Restart,
                 RestartRecoveryMs = o.Restart ? RecoveryOf(reports, generation: 3) : double.NaN,
-                Passed = violations.Count == 0 && increments > 0,
             };
         }
         finally

@@ -33,31 +33,7 @@ internal static class ProcessDemo
                 violations.Add($"the counters sum to {sums.Sum()} but {increments} increments were made");
             }
 
-            return new DemoResult
-            {
-                Nodes = o.Nodes,
-                Processes = true,
-                Resources = o.Resources,
-                Seconds = elapsed,
-                Increments = increments,
-                CounterSum = sums.Sum(),
-                Reads = reports.Sum(r => r.Reads),
-                CachedGrants = reports.Sum(r => r.CachedGrants),
-                BlockingHonoured = reports.Sum(r => r.Basts),
-                OperationsPerSecond = reports.Sum(r => r.Increments + r.Reads + r.CachedGrants) / elapsed,
-                LocalP50 = Median(reports.Select(r => r.LocalP50)),
-                LocalP99 = reports.Max(r => double.IsNaN(r.LocalP99) ? 0 : r.LocalP99),
-                RemoteP50 = Median(reports.Select(r => r.RemoteP50)),
-                RemoteP99 = reports.Max(r => double.IsNaN(r.RemoteP99) ? 0 : r.RemoteP99),
-                LocalLocks = reports.Sum(r => r.LocalLocks),
-                RemoteLocks = reports.Sum(r => r.RemoteLocks),
-                Messages = reports.Sum(r => r.Messages),
-                Retransmitted = reports.Sum(r => r.Retransmitted),
-                CheckerEvents = reports.Sum(r => r.CheckerEvents),
-                Violations = violations,
-                LeaveMilliseconds = leave.Elapsed.TotalMilliseconds,
-                Passed = violations.Count == 0 && increments > 0,
-            };
+            return Merge(o, reports, elapsed, increments, sums.Sum(), violations, leave.Elapsed.TotalMilliseconds);
         }
         finally
         {
@@ -67,6 +43,34 @@ internal static class ProcessDemo
             }
         }
     }
+
+    /// <summary>One result from the children's reports.</summary>
+    internal static DemoResult Merge(DemoOptions o, DemoRunner.ChildReport[] reports, double elapsed, long increments, long sum,
+        List<string> violations, double leaveMilliseconds) => new()
+    {
+        Nodes = o.Nodes,
+        Processes = true,
+        Resources = o.Resources,
+        Seconds = elapsed,
+        Increments = increments,
+        CounterSum = sum,
+        Reads = reports.Sum(r => r.Reads),
+        CachedGrants = reports.Sum(r => r.CachedGrants),
+        BlockingHonoured = reports.Sum(r => r.Basts),
+        OperationsPerSecond = reports.Sum(r => r.Increments + r.Reads + r.CachedGrants) / elapsed,
+        LocalP50 = Median(reports.Select(r => r.LocalP50)),
+        LocalP99 = reports.Max(r => double.IsNaN(r.LocalP99) ? 0 : r.LocalP99),
+        RemoteP50 = Median(reports.Select(r => r.RemoteP50)),
+        RemoteP99 = reports.Max(r => double.IsNaN(r.RemoteP99) ? 0 : r.RemoteP99),
+        LocalLocks = reports.Sum(r => r.LocalLocks),
+        RemoteLocks = reports.Sum(r => r.RemoteLocks),
+        Messages = reports.Sum(r => r.Messages),
+        Retransmitted = reports.Sum(r => r.Retransmitted),
+        CheckerEvents = reports.Sum(r => r.CheckerEvents),
+        Violations = violations,
+        LeaveMilliseconds = leaveMilliseconds,
+        Passed = violations.Count == 0 && increments > 0,
+    };
 
     private static double Median(IEnumerable<double> values)
     {
