@@ -24,7 +24,7 @@ public sealed class NodeFencingTests : IDisposable
         {
             cluster = "fence",
             nodes = Enumerable.Range(1, 3).Select(i => new { id = i, addresses = new[] { $"127.209.0.{i}" } }),
-            etcd = new { endpoints = etcd.Endpoints, ttl = 2 },
+            etcd = new { endpoints = etcd.Endpoints, ttl = 3 },
         }));
         var nodes = Enumerable.Range(1, 3).Select(id => Start(config, id)).ToArray();
         try

@@ -8,7 +8,7 @@ public sealed class EtcdMembershipTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static Task<EtcdMembershipProvider> ConnectAsync(EtcdCluster etcd, int id, double ttl = 2) =>
+    private static Task<EtcdMembershipProvider> ConnectAsync(EtcdCluster etcd, int id, double ttl = 6) =>
         EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
             Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.0.0.{id}"), Ttl = TimeSpan.FromSeconds(ttl),
@@ -47,7 +47,7 @@ public sealed class EtcdMembershipTests
     {
         await using var etcd = await EtcdCluster.StartAsync();
         await using var one = await ConnectAsync(etcd, 1);
-        await using var two = await ConnectAsync(etcd, 2);
+        await using var two = await ConnectAsync(etcd, 2, ttl: 2);
         await one.JoinAsync("ls", CancellationToken.None);
         await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
         await two.JoinAsync("ls", CancellationToken.None);
@@ -93,7 +93,7 @@ public sealed class EtcdMembershipTests
         var error = await Assert.ThrowsAsync<MembershipException>(() => ConnectAsync(etcd, 1));
         Assert.Contains("held by a live process", error.Message, StringComparison.Ordinal);
 
-        await using var two = await ConnectAsync(etcd, 2, ttl: 10);
+        await using var two = await ConnectAsync(etcd, 2);
         await one.JoinAsync("ls", CancellationToken.None);
         await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
         await two.JoinAsync("ls", CancellationToken.None);
@@ -114,11 +114,28 @@ public sealed class EtcdMembershipTests
     }
 
     [Fact]
+    public async Task EtcdGoneWhileRunning_NodeStopsBeingLiveWithinItsTtl()
+    {
+        var etcd = await EtcdCluster.StartAsync();
+        await using var one = await ConnectAsync(etcd, 1, ttl: 2);
+        await one.JoinAsync("ls", CancellationToken.None);
+        var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = one.Liveness.Register(() => fenced.TrySetResult());
+        Assert.True(one.IsLive);
+
+        var gone = System.Diagnostics.Stopwatch.StartNew();
+        await etcd.DisposeAsync(); // no keep-alive can be acknowledged any more: no grant may be trusted
+        await fenced.Task.WaitAsync(Timeout);
+        Assert.False(one.IsLive);
+        Assert.InRange(gone.Elapsed, TimeSpan.Zero, TimeSpan.FromSeconds(2)); // within the TTL: before any survivor could act
+    }
+
+    [Fact]
     public async Task ThreeMemberEtcd_LeaderKilled_ViewsContinue()
     {
         await using var etcd = await EtcdCluster.StartAsync(3);
-        await using var one = await ConnectAsync(etcd, 1, ttl: 5);
-        await using var two = await ConnectAsync(etcd, 2, ttl: 5);
+        await using var one = await ConnectAsync(etcd, 1);
+        await using var two = await ConnectAsync(etcd, 2);
         await one.JoinAsync("ls", CancellationToken.None);
         await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
 
@@ -137,7 +154,7 @@ public sealed class EtcdConcurrentJoinTests
         await using var etcd = await EtcdCluster.StartAsync();
         var providers = await Task.WhenAll(Enumerable.Range(1, 3).Select(id => EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
-            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.0.0.{id}"), Ttl = TimeSpan.FromSeconds(2),
+            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.0.0.{id}"), Ttl = TimeSpan.FromSeconds(6),
         })));
         var views = await Task.WhenAll(providers.Select(p => p.JoinAsync("ls", CancellationToken.None))).WaitAsync(TimeSpan.FromSeconds(20));
         var last = views.Max(v => v.Generation);
