@@ -269,4 +269,31 @@ public sealed class RecoveryTests
             Assert.Equal(Errno.Again, result);
         }
     }
+
+    [Fact]
+    public async Task QueuedConversionAndQueuedRequest_RebuiltOnTheNewMaster_GrantedWhenTheHolderLeaves()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("queued");
+        var (anchor, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters it
+        var (holder, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        var (converter, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        var conversion = cluster[2].ConvertAsync(converter, LockMode.Exclusive).AsTask(); // queued behind node 1's PR
+        var request = cluster[1].RequestAsync(name, LockMode.ProtectedWrite).AsTask(); // queued too
+        await Task.Delay(50);
+        Assert.False(conversion.IsCompleted || request.IsCompleted);
+
+        cluster.Fail(3);
+        await cluster.RecoverAsync([1, 2]);
+        Assert.False(conversion.IsCompleted); // still blocked by node 1's PR on the new master
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(holder));
+
+        Assert.Equal(Errno.Ok, await conversion.WaitAsync(Timeout)); // the conversion was rebuilt and goes first
+        Assert.Equal(LockMode.Exclusive, converter.Mode);
+        Assert.False(request.IsCompleted);
+        Assert.Equal(Errno.Unlocked, cluster[2].Unlock(converter));
+        var (writer, result) = await request.WaitAsync(Timeout);
+        Assert.Equal((Errno.Ok, LockMode.ProtectedWrite), (result, writer.Mode));
+        _ = anchor;
+    }
 }
