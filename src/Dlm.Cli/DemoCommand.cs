@@ -48,8 +48,9 @@ internal static class DemoCommand
         o.WriteLine(string.Create(c, $"dlm demo: {r.Nodes} nodes{(r.Processes ? " (one process each)" : "")}, lockspace 'demo', {r.Resources} counters in 32-byte LVBs, {r.Seconds:F1} s"));
         if (r.Killed is { } killed)
         {
-            o.WriteLine(string.Create(c, $"  kill        : node {killed} (recovery coordinator, master of the plain resources) killed with SIGKILL holding {r.KilledHeldLocks} lock(s), removed by the administrator"));
-            o.WriteLine(string.Create(c, $"  recovery    : survivors stopped, recovered and resumed in {r.KillRecoveryMs:F0} ms (view to locking enabled; static membership: detection is the administrator's action)"));
+            var detection = r.Membership == "etcd" ? "its etcd lease expired" : "removed by the administrator";
+            o.WriteLine(string.Create(c, $"  kill        : node {killed} (recovery coordinator, master of the plain resources) killed with SIGKILL holding {r.KilledHeldLocks} lock(s); {detection} {r.KillDetectionMs:F0} ms later"));
+            o.WriteLine(string.Create(c, $"  recovery    : survivors stopped, recovered and resumed in {r.KillRecoveryMs:F0} ms (view to locking enabled)"));
             if (r.Restarted)
             {
                 o.WriteLine(string.Create(c, $"  restart     : node {killed} rejoined as a new incarnation; recovery with it took {r.RestartRecoveryMs:F0} ms"));

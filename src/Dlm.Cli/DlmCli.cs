@@ -17,12 +17,13 @@ internal static class DlmCli
 
         Usage:
           dlm demo [--nodes 3] [--resources 4] [--writers 2] [--seconds 3] [--processes] [--json]
-                   [--base 127.0.0.1] [--port 21064] [--seed N] [--kill-one [--restart]]
+                   [--base 127.0.0.1] [--port 21064] [--seed N] [--kill-one [--restart] [--etcd URL,...]]
                                                       the main job: N nodes on 127.0.0.1..N lock shared counters
                                                       (EX + LVB), readers (PR) and cached locks (BAST); checks the
                                                       counters and that no incompatible locks ever overlapped;
                                                       --kill-one (with --processes): SIGKILL node 1 mid-run, the
-                                                      survivors recover; --restart: it comes back
+                                                      survivors recover; --restart: it comes back; --etcd: etcd
+                                                      membership, the lease expiry detects the kill
           dlm node --config FILE --id N [--lockspace NAME]... [--lvblen 32] [--control SOCKET] [--state DIR]
                                                       run one node until SIGTERM: membership from the cluster
                                                       file (static; the stop barrier in DIR, default FILE.state),

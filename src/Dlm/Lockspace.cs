@@ -44,8 +44,8 @@ public sealed class Lockspace : IAsyncDisposable
     /// <summary>How long the last recovery took, from its membership view to locking enabled again.</summary>
     public TimeSpan LastRecoveryTime => Driver.LastRecoveryTime;
 
-    /// <summary>Every completed recovery: the membership generation and how long it took from the view to locking enabled.</summary>
-    public IReadOnlyList<(long Generation, TimeSpan Time)> RecoveryHistory => Driver.History;
+    /// <summary>Every completed recovery: the membership generation, how long it took from the view to locking enabled, when it ended.</summary>
+    public IReadOnlyList<RecoveryRecord> RecoveryHistory => Driver.History;
 
     /// <summary>Master copies rebuilt on this node by recoveries (other nodes' locks on resources it took over).</summary>
     public long LocksRebuilt => Engine.LocksRebuilt;

@@ -40,13 +40,13 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
     /// <summary>The view being applied or last applied.</summary>
     public MembershipView? View { get; private set; }
 
-    private readonly List<(long Generation, TimeSpan Time)> _history = [];
+    private readonly List<RecoveryRecord> _history = [];
 
     /// <summary>Time of the last recovery, from the view's arrival to locking enabled again.</summary>
     public TimeSpan LastRecoveryTime { get; private set; }
 
-    /// <summary>Every completed recovery: the membership generation and how long it took from the view to locking enabled.</summary>
-    public IReadOnlyList<(long Generation, TimeSpan Time)> History
+    /// <summary>Every completed recovery.</summary>
+    public IReadOnlyList<RecoveryRecord> History
     {
         get
         {
@@ -191,7 +191,7 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
             _departed.Clear();
             lock (_history)
             {
-                _history.Add((view.Generation, LastRecoveryTime));
+                _history.Add(new RecoveryRecord(view.Generation, LastRecoveryTime, _time.GetTimestamp()));
             }
 
             _joined.TrySetResult();
@@ -207,3 +207,9 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
         public static partial void RecoveryFailed(ILogger logger, string lockspace, string reason);
     }
 }
+
+/// <summary>One completed recovery of a lockspace.</summary>
+/// <param name="Generation">The membership view's generation.</param>
+/// <param name="Time">From the view's arrival to locking enabled again.</param>
+/// <param name="CompletedAt">When it completed, as a timestamp of the node's <see cref="TimeProvider"/>.</param>
+public sealed record RecoveryRecord(long Generation, TimeSpan Time, long CompletedAt);

@@ -64,6 +64,19 @@ public sealed class DemoCommandTests
         Assert.InRange(r.GetProperty("increments_lost_in_flight").GetInt64(), 0, 2);
     }
 
+    // The same with etcd membership: nobody removes the killed node; its lease expires and the survivors recover.
+    [Fact]
+    public async Task Demo_KillOneWithEtcd_LeaseExpiryDrivesRecovery()
+    {
+        await using var etcd = await Dlm.Membership.Tests.EtcdCluster.StartAsync();
+        using var json = await RunDemoProcessAsync(["--processes", "--kill-one", "--restart", "--seconds", "4", "--json", "--etcd", etcd.Endpoints[0], "--base", "127.207.3.1"]);
+        var r = json.RootElement;
+        Assert.Equal("etcd", r.GetProperty("membership").GetString());
+        Assert.Empty(r.GetProperty("violations").EnumerateArray());
+        Assert.InRange(r.GetProperty("kill_detection_ms").GetDouble(), 500, 10_000); // about the 2 s lease TTL
+        Assert.True(r.GetProperty("kill_recovery_ms").GetDouble() > 0);
+    }
+
     [Theory]
     [InlineData("--kill-one")]
     [InlineData("--restart")]

@@ -21,6 +21,7 @@ internal sealed record DemoOptions
     public int Plain { get; init; }
     public string? Config { get; init; }
     public string? Journal { get; init; }
+    public IReadOnlyList<string>? Etcd { get; init; }
 
     /// <summary>With --kill-one: node 1 dies (the recovery coordinator and master of the plain resources).</summary>
     public const int Victim = 1;
@@ -47,6 +48,7 @@ internal sealed record DemoOptions
                 "--plain" => o with { Plain = Int(Value(), "--plain", 0, 10_000) },
                 "--config" => o with { Config = Value() },
                 "--journal" => o with { Journal = Value() },
+                "--etcd" => o with { Etcd = Value().Split(',', StringSplitOptions.RemoveEmptyEntries) },
                 "--base" => o with { BaseAddress = IPAddress.TryParse(Value(), out var a) && a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? a : throw new UsageException("--base takes an IPv4 address such as 127.0.0.1") },
                 "--port" => o with { Port = Int(Value(), "--port", 1, 65535) },
                 "--seed" => o with { Seed = Int(Value(), "--seed", 0, int.MaxValue) },
@@ -57,6 +59,11 @@ internal sealed record DemoOptions
         if (o.KillOne && (!o.Processes || o.Nodes < 3))
         {
             throw new UsageException("--kill-one needs --processes and at least 3 nodes (two survive)");
+        }
+
+        if (o.Etcd is not null && !o.KillOne)
+        {
+            throw new UsageException("--etcd is for --kill-one: the killed node's lease expiry drives recovery");
         }
 
         if (o.Restart && !o.KillOne)

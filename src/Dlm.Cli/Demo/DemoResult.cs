@@ -29,6 +29,8 @@ internal sealed record DemoResult
     [JsonPropertyName("killed_node")] public int? Killed { get; init; }
     [JsonPropertyName("killed_node_held_locks")] public int KilledHeldLocks { get; init; }
     [JsonPropertyName("increments_lost_in_flight")] public long LostInFlight { get; init; }
+    [JsonPropertyName("membership")] public string Membership { get; init; } = "static";
+    [JsonPropertyName("kill_detection_ms")] public double KillDetectionMs { get; init; } = double.NaN;
     [JsonPropertyName("kill_recovery_ms")] public double KillRecoveryMs { get; init; } = double.NaN;
     [JsonPropertyName("restarted")] public bool Restarted { get; init; }
     [JsonPropertyName("restart_recovery_ms")] public double RestartRecoveryMs { get; init; } = double.NaN;

@@ -11,8 +11,8 @@ internal sealed partial class DemoRunner
         double RemoteP50, double RemoteP99, long LocalLocks, long RemoteLocks, long Messages, long Retransmitted, long CheckerEvents,
         List<string> Regressions, List<SafetyChecker.Interval> Intervals, List<RecoveryReport> Recoveries);
 
-    /// <summary>One completed recovery of a child's lockspace: the membership generation and its duration.</summary>
-    internal sealed record RecoveryReport(long Generation, double Milliseconds);
+    /// <summary>One completed recovery of a child's lockspace: generation, duration, completion (machine monotonic clock).</summary>
+    internal sealed record RecoveryReport(long Generation, double Milliseconds, long CompletedAt);
 
     /// <summary>
     /// <c>dlm demo-node --id N</c>: one node of <c>dlm demo --processes</c>, driven over stdin/stdout:
@@ -49,7 +49,7 @@ internal sealed partial class DemoRunner
         var stats = node.Messaging.GetStatistics();
         var report = new ChildReport(_increments, _reads, _cachedGrants, _basts, _local.At(0.5), _local.At(0.99), _remote.At(0.5), _remote.At(0.99),
             _localLocks, _remoteLocks, stats.Sum(s => s.Delivered), stats.Sum(s => s.Retransmitted), _checker.Events, [.. _regressions],
-            [.. _checker.Intervals], [.. space.RecoveryHistory.Select(r => new RecoveryReport(r.Generation, r.Time.TotalMilliseconds))]);
+            [.. _checker.Intervals], [.. space.RecoveryHistory.Select(r => new RecoveryReport(r.Generation, r.Time.TotalMilliseconds, r.CompletedAt))]);
         await SayAsync(output, JsonSerializer.Serialize(report, DemoJson.Options)).ConfigureAwait(false);
 
         command = await input.ReadLineAsync().ConfigureAwait(false);

@@ -18,7 +18,14 @@ internal static class KillDemo
     {
         var directory = Directory.CreateTempSubdirectory("dlm-demo-").FullName;
         var config = Path.Combine(directory, "cluster.json");
-        o.Cluster().Save(config);
+        var cluster = o.Cluster();
+        if (o.Etcd is { } endpoints)
+        {
+            // A fresh key prefix per run: nothing left by an earlier run counts as a member.
+            cluster = cluster with { Etcd = new EtcdSettings { Endpoints = endpoints, TtlSeconds = 2, Prefix = $"/dlm-demo/{Path.GetFileName(directory)}" } };
+        }
+
+        cluster.Save(config);
         string Journal(int id, int incarnation) => Path.Combine(directory, $"journal.{id}.{incarnation}");
         var children = Enumerable.Range(1, o.Nodes).ToDictionary(id => id, id => ChildProcess.Start(Arguments(o, id, config, Journal(id, 1), o.Seconds)));
         ChildProcess? restarted = null;
@@ -33,14 +40,23 @@ internal static class KillDemo
 
             children[DemoOptions.Victim].Kill();
             var killedAt = Stopwatch.GetTimestamp();
-            ClusterConfiguration.Load(config).WithMember(DemoOptions.Victim, member: false).Save(config); // the administrator fences and removes it
+            if (o.Etcd is null)
+            {
+                ClusterConfiguration.Load(config).WithMember(DemoOptions.Victim, member: false).Save(config); // the administrator fences and removes it
+            }
             _ = work[DemoOptions.Victim].ContinueWith(t => t.Exception, TaskScheduler.Default); // it never answers
 
             Task<string>? restartedWork = null;
             if (o.Restart)
             {
-                await Task.Delay(TimeSpan.FromSeconds(o.Seconds * 0.3), TimeProvider.System).ConfigureAwait(false);
-                ClusterConfiguration.Load(config).WithMember(DemoOptions.Victim, member: true).Save(config);
+                // With etcd the node id is free again only once the killed process's lease expired (TTL 2 s).
+                var pause = o.Etcd is null ? o.Seconds * 0.3 : Math.Max(o.Seconds * 0.3, 3.5);
+                await Task.Delay(TimeSpan.FromSeconds(pause), TimeProvider.System).ConfigureAwait(false);
+                if (o.Etcd is null)
+                {
+                    ClusterConfiguration.Load(config).WithMember(DemoOptions.Victim, member: true).Save(config);
+                }
+
                 var remaining = Math.Max(0.5, o.Seconds - stopwatch.Elapsed.TotalSeconds);
                 restarted = ChildProcess.Start(Arguments(o, DemoOptions.Victim, config, Journal(DemoOptions.Victim, 2), remaining));
                 await restarted.ExpectAsync("joined").ConfigureAwait(false);
@@ -91,9 +107,11 @@ internal static class KillDemo
                 Killed = DemoOptions.Victim,
                 KilledHeldLocks = killed.Open,
                 LostInFlight = increments - sum,
-                KillRecoveryMs = RecoveryOf(survivorReports, generation: 2),
+                KillDetectionMs = Detection(survivorReports, killedAt),
+                KillRecoveryMs = RecoveryAfter(survivorReports, killedAt)?.Milliseconds ?? double.NaN,
                 Restarted = o.Restart,
-                RestartRecoveryMs = o.Restart ? RecoveryOf(reports, generation: 3) : double.NaN,
+                RestartRecoveryMs = o.Restart ? reports.Select(r => r.Recoveries[^1].Milliseconds).Max() : double.NaN,
+                Membership = o.Etcd is null ? "static" : "etcd",
             };
         }
         finally
@@ -115,9 +133,16 @@ internal static class KillDemo
         await Task.WhenAll(children.Where(c => c.Key != first).Select(c => c.Value.CommandAsync(command, "ready"))).ConfigureAwait(false);
     }
 
-    // The slowest survivor's recovery for the view of that generation (view → locking enabled).
-    private static double RecoveryOf(IEnumerable<DemoRunner.ChildReport> reports, long generation) =>
-        reports.SelectMany(r => r.Recoveries).Where(r => r.Generation == generation).Select(r => r.Milliseconds).DefaultIfEmpty(double.NaN).Max();
+    // The survivors' first recovery that ended after the kill (the slowest survivor's).
+    private static DemoRunner.RecoveryReport? RecoveryAfter(IEnumerable<DemoRunner.ChildReport> reports, long killedAt) =>
+        reports.Select(r => r.Recoveries.FirstOrDefault(x => x.CompletedAt > killedAt)).OfType<DemoRunner.RecoveryReport>()
+            .MaxBy(x => x.Milliseconds);
+
+    // From the kill to the membership view on the survivors: the administrator's action, or the etcd lease expiring.
+    private static double Detection(IEnumerable<DemoRunner.ChildReport> reports, long killedAt) =>
+        RecoveryAfter(reports, killedAt) is { } r
+            ? Stopwatch.GetElapsedTime(killedAt, r.CompletedAt).TotalMilliseconds - r.Milliseconds
+            : double.NaN;
 
     private static string[] Arguments(DemoOptions o, int id, string config, string journal, double seconds)
     {
