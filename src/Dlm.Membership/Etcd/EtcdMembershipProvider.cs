@@ -222,8 +222,9 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
         {
             await _keepAlive.ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or RpcException or IOException or HttpRequestException)
         {
+            // the loop ends with the connection
         }
 
         if (!_liveness.IsCancellationRequested)
@@ -250,9 +251,9 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
         {
             await _etcd.LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, deadline: Deadline()).ResponseAsync.ConfigureAwait(false);
         }
-        catch (RpcException e)
+        catch (Exception e) when (e is RpcException or IOException or HttpRequestException)
         {
-            EtcdLog.CallFailed(_logger, "lease revoke", e.Status.Detail);
+            EtcdLog.CallFailed(_logger, "lease revoke", e.Message);
         }
     }
 
