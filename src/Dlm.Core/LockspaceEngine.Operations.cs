@@ -21,10 +21,9 @@ public sealed partial class LockspaceEngine
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var outgoing = new Outgoing();
     stopped:
-        while (!_running)
+        if (!_running)
         {
-            ThrowIfFenced(); // stopped for good: fail now rather than wait
-            await RunningAsync(cancellationToken).ConfigureAwait(false); // stopped for recovery (spec §5.2)
+            await WaitUntilRunningAsync(cancellationToken).ConfigureAwait(false);
         }
 
         lock (shard.Lock)
@@ -95,10 +94,9 @@ public sealed partial class LockspaceEngine
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var outgoing = new Outgoing();
     stopped:
-        while (!_running)
+        if (!_running)
         {
-            ThrowIfFenced(); // stopped for good: fail now rather than wait
-            await RunningAsync(cancellationToken).ConfigureAwait(false); // stopped for recovery (spec §5.2)
+            await WaitUntilRunningAsync(cancellationToken).ConfigureAwait(false);
         }
 
         lock (shard.Lock)

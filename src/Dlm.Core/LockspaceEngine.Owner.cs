@@ -58,6 +58,23 @@ public sealed partial class LockspaceEngine
         outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Request, engineLock, 0), engineLock.Resource.Rsb.Name.ToArray(), always: true);
     }
 
+    // Under the shard lock, the resource's master known: the request runs here, or goes to the master (spec §4.17-§4.18).
+    private void RequestOnMaster(Shard shard, EngineLock engineLock, ref Outgoing outgoing, List<(TaskCompletionSource<int>, int)> completions)
+    {
+        if (!IsLocal(engineLock.Resource))
+        {
+            RequestRemote(engineLock, ref outgoing);
+            return;
+        }
+
+        _locks.TryRemove(engineLock.Id, out _); // a local lock needs no routing by id
+        var result = MasterOperations.Request(engineLock.Resource.Rsb, engineLock, shard);
+        if (result != Errno.InProgress)
+        {
+            Finish(shard, engineLock, result, completions);
+        }
+    }
+
     private static DlmMessage OwnerMessage(MessageType type, EngineLock engineLock, uint remoteId) => new()
     {
         Type = type,
@@ -188,18 +205,9 @@ public sealed partial class LockspaceEngine
                 // -1 from a node that is not the directory node (views differ): ask again (spec §4.17).
                 KnowMaster(shard, resource, engineLock, ref outgoing);
             }
-            else if (master == LocalNodeId)
-            {
-                _locks.TryRemove(engineLock.Id, out _);
-                var result = MasterOperations.Request(resource.Rsb, engineLock, shard);
-                if (result != Errno.InProgress)
-                {
-                    Finish(shard, engineLock, result, completions);
-                }
-            }
             else
             {
-                RequestRemote(engineLock, ref outgoing);
+                RequestOnMaster(shard, engineLock, ref outgoing, completions);
             }
         }
     }
@@ -224,7 +232,7 @@ public sealed partial class LockspaceEngine
                 engineLock.Resource.Master = 0;
                 if (KnowMaster(shard, engineLock.Resource, engineLock, ref outgoing))
                 {
-                    RequestRemote(engineLock, ref outgoing);
+                    RequestOnMaster(shard, engineLock, ref outgoing, completions); // we may be the directory node, and so the master
                 }
 
                 break;

@@ -252,12 +252,20 @@ public sealed partial class LockspaceEngine
         }
     }
 
-    // Under a shard lock: false when stopped; the caller retries after RunningAsync.
-    private Task RunningAsync(CancellationToken cancellationToken)
+    // Stopped for recovery (spec §5.2): wait until locking is enabled again; a fenced node fails at once.
+    // The caller checks _running once more under its shard lock and comes back here if a stop won the race.
+    private async ValueTask WaitUntilRunningAsync(CancellationToken cancellationToken)
     {
-        lock (_recovery)
+        while (!_running)
         {
-            return _running ? Task.CompletedTask : _runningGate.Task.WaitAsync(cancellationToken);
+            ThrowIfFenced();
+            Task gate;
+            lock (_recovery)
+            {
+                gate = _runningGate.Task;
+            }
+
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 

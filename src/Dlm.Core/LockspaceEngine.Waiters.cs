@@ -1,0 +1,139 @@
+using Dlm.Protocol;
+
+namespace Dlm.Core;
+
+public sealed partial class LockspaceEngine
+{
+    // spec §5.7 step 8: operations waiting for a reply that will not come are marked for resend, or completed.
+    private List<(EngineLock Lock, LockMode Mode, LockFlags Flags)> PrepareWaiters(HashSet<int> removed)
+    {
+        var resend = new List<(EngineLock, LockMode, LockFlags)>();
+        var completions = new List<(TaskCompletionSource<int>, int)>();
+        foreach (var (shard, resource) in ActiveResources())
+        {
+            lock (shard.Lock)
+            {
+                if (resource.AwaitingMaster is { } awaiting)
+                {
+                    // Waiting for LOOKUP_REPLY: always re-done, the directory was rebuilt.
+                    foreach (var waiter in awaiting.Where(w => !w.Released))
+                    {
+                        _locks.TryRemove(waiter.Id, out _);
+                        waiter.AwaitingReply = false;
+                        resend.Add((waiter, waiter.RequestedMode, waiter.Flags));
+                    }
+
+                    resource.AwaitingMaster = null;
+                    resource.LookupInFlight = false;
+                }
+            }
+        }
+
+        foreach (var engineLock in _locks.Values.OfType<EngineLock>().ToArray())
+        {
+            var resource = engineLock.Resource;
+            lock (resource.Shard.Lock)
+            {
+                if (engineLock.Released || !removed.Contains(resource.Master))
+                {
+                    continue; // its master survives: the reply will come
+                }
+
+                if (engineLock.CancelSent || engineLock.CancelRequested)
+                {
+                    engineLock.CancelSent = engineLock.CancelRequested = engineLock.AwaitingReply = false;
+                    Cancelled(resource.Shard, engineLock, completions);
+                }
+                else if (engineLock.AwaitingReply && !engineLock.IsConversion)
+                {
+                    engineLock.AwaitingReply = false;
+                    engineLock.Status = QueueStatus.None; // not rebuilt: requested again after recovery
+                    resend.Add((engineLock, engineLock.RequestedMode, engineLock.Flags));
+                }
+                else if (engineLock.AwaitingReply)
+                {
+                    // An up-conversion without its reply: rebuilt as granted at its mode, re-sent after
+                    // recovery (the mainline 7.0 handling of middle conversions, spec §5.7, §9.5.4).
+                    engineLock.AwaitingReply = false;
+                    resend.Add((engineLock, engineLock.RequestedMode, engineLock.Flags));
+                    engineLock.RequestedMode = LockMode.Invalid;
+                    engineLock.Status = QueueStatus.Granted;
+                }
+            }
+        }
+
+        foreach (var (operation, result) in completions)
+        {
+            _callbacks.Complete(operation, result);
+        }
+
+        return resend;
+    }
+
+    // spec §5.7 step 14: requests and conversions whose master left are issued again.
+    private void ResendWaiters(List<(EngineLock Lock, LockMode Mode, LockFlags Flags)> resend)
+    {
+        foreach (var (engineLock, mode, flags) in resend)
+        {
+            var shard = engineLock.Resource.Shard;
+            var outgoing = new Outgoing();
+            var completions = new List<(TaskCompletionSource<int>, int)>();
+            lock (shard.Lock)
+            {
+                if (engineLock.Released)
+                {
+                    continue;
+                }
+
+                if (engineLock.IsConversion)
+                {
+                    ReissueConversion(shard, engineLock, mode, flags, ref outgoing, completions);
+                }
+                else
+                {
+                    engineLock.RequestedMode = mode;
+                    engineLock.Flags = flags;
+                    if (KnowMaster(shard, engineLock.Resource, engineLock, ref outgoing))
+                    {
+                        RequestOnMaster(shard, engineLock, ref outgoing, completions);
+                    }
+                }
+
+                var effects = TakeAll(shard, ref outgoing);
+                foreach (var (operation, result) in completions)
+                {
+                    _callbacks.Complete(operation, result);
+                }
+
+                Flush(outgoing, effects);
+            }
+        }
+    }
+
+    private void ReissueConversion(Shard shard, EngineLock engineLock, LockMode mode, LockFlags flags, ref Outgoing outgoing,
+        List<(TaskCompletionSource<int>, int)> completions)
+    {
+        if (!IsLocal(engineLock.Resource))
+        {
+            ConvertRemote(engineLock, mode, flags, ref outgoing);
+            return;
+        }
+
+        var result = MasterOperations.Convert(engineLock.Resource.Rsb, engineLock, mode, flags, shard);
+        if (result == Errno.InProgress)
+        {
+            return;
+        }
+
+        if (result == Errno.Ok)
+        {
+            Completed(engineLock);
+        }
+
+        if (engineLock.Pending is { } pending)
+        {
+            engineLock.Pending = null;
+            completions.Add((pending, result));
+        }
+    }
+}
