@@ -75,7 +75,7 @@ internal static class LockBench
 
     private const int Port = WireLimits.DefaultPort;
 
-    private static ClusterConfiguration Cluster(IPAddress baseAddress, int n)
+    internal static ClusterConfiguration Cluster(IPAddress baseAddress, int n)
     {
         var b = baseAddress.GetAddressBytes();
         return new ClusterConfiguration

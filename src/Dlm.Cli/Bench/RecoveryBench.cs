@@ -33,17 +33,7 @@ internal static class RecoveryBench
             }
         }
 
-        var bytes = baseAddress.GetAddressBytes();
-        var cluster = new ClusterConfiguration
-        {
-            Cluster = "recovery",
-            Nodes = Enumerable.Range(0, 3).Select(i =>
-            {
-                var b = (byte[])bytes.Clone();
-                b[3] = (byte)(b[3] + i);
-                return new ClusterNode { Id = i + 1, Addresses = [new IPAddress(b).ToString()] };
-            }).ToList(),
-        };
+        var cluster = LockBench.Cluster(baseAddress, 3);
         var service = new InMemoryMembership();
         var nodes = await Task.WhenAll(Enumerable.Range(1, 3).Select(id => DlmNode.StartAsync(new DlmNodeOptions
         {

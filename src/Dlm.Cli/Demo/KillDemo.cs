@@ -144,15 +144,9 @@ internal static class KillDemo
             ? Stopwatch.GetElapsedTime(killedAt, r.CompletedAt).TotalMilliseconds - r.Milliseconds
             : double.NaN;
 
-    private static string[] Arguments(DemoOptions o, int id, string config, string journal, double seconds)
-    {
-        var c = CultureInfo.InvariantCulture;
-        return
-        [
-            "demo-node", "--id", id.ToString(c), "--nodes", o.Nodes.ToString(c), "--resources", o.Resources.ToString(c),
-            "--writers", o.Writers.ToString(c), "--seconds", seconds.ToString(c), "--base", o.BaseAddress.ToString(),
-            "--port", o.Port.ToString(c), "--seed", o.Seed.ToString(c), "--plain", o.Plain.ToString(c),
-            "--config", config, "--journal", journal,
-        ];
-    }
+    private static string[] Arguments(DemoOptions o, int id, string config, string journal, double seconds) =>
+    [
+        .. ProcessDemo.ChildArguments(o with { Seconds = seconds }, id),
+        "--plain", o.Plain.ToString(CultureInfo.InvariantCulture), "--config", config, "--journal", journal,
+    ];
 }

@@ -78,7 +78,7 @@ internal static class ProcessDemo
         return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
     }
 
-    private static string[] ChildArguments(DemoOptions o, int id)
+    internal static string[] ChildArguments(DemoOptions o, int id)
     {
         var c = CultureInfo.InvariantCulture;
         return
