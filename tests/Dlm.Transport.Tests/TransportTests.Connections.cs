@@ -84,14 +84,18 @@ public sealed partial class TransportTests
 
     // ---- shutdown (spec §3.6, §9.3) ---------------------------------------------------------------
 
+    // A shutdown timeout no test waits for: a shutdown that returns within TestNet.Timeout was ended by
+    // the peer's EOF (or an abort), not by the timeout, however loaded the test host is.
+    private static readonly TimeSpan NeverInThisTest = TimeSpan.FromMinutes(10);
+
     [Fact]
     public async Task Shutdown_BothSidesAtOnce_HalfCloseAndFinishQuickly()
     {
         var ip = TestNet.AllocateAddresses(2);
         var h1 = new RecordingHandler(1);
         var h2 = new RecordingHandler(2);
-        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = TimeSpan.FromSeconds(5) }, h1);
-        await using var t2 = TestNet.Start(TestNet.Options(2, ip) with { ShutdownTimeout = TimeSpan.FromSeconds(5) }, h2);
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = NeverInThisTest }, h1);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip) with { ShutdownTimeout = NeverInThisTest }, h2);
         for (uint i = 0; i < 100; i++)
         {
             TestNet.Send(t1, 2, TestNet.Frame(1, i, 100));
@@ -101,9 +105,8 @@ public sealed partial class TransportTests
         await h2.WaitForMessagesAsync(1, 100, Timeout);
         await h1.WaitForMessagesAsync(2, 100, Timeout);
 
-        var stopwatch = Stopwatch.StartNew();
+        // Finishing within the test's timeout (not the shutdown timeout) proves each side's EOF ended the other's wait.
         await Task.WhenAll(t1.ShutdownAsync(), t2.ShutdownAsync()).WaitAsync(Timeout);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"shutdown of nodes 1 and 2 took {stopwatch.Elapsed} (timeout 5 s)");
         Assert.False(t1.GetPeer(2).IsConnected);
         Assert.False(t2.GetPeer(1).IsConnected);
     }
@@ -114,16 +117,14 @@ public sealed partial class TransportTests
         var ip = TestNet.AllocateAddresses(2);
         var h1 = new RecordingHandler(1);
         var h2 = new RecordingHandler(2);
-        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = TimeSpan.FromSeconds(5) }, h1);
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = NeverInThisTest }, h1);
         await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
         TestNet.Send(t1, 2, TestNet.Frame(1, 0, 100));
         await h2.WaitForMessagesAsync(1, 1, Timeout);
 
         // The last message queued before shutdown still goes out before the half-close (spec §3.6).
         TestNet.Send(t1, 2, TestNet.Frame(1, 1, 4096));
-        var stopwatch = Stopwatch.StartNew();
-        await t1.ShutdownAsync().WaitAsync(Timeout);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1), $"node 1's shutdown took {stopwatch.Elapsed}: node 2 should close on EOF (spec §9.3)");
+        await t1.ShutdownAsync().WaitAsync(Timeout); // within the test's timeout: node 2 closed on EOF (spec §9.3)
         await h2.WaitForMessagesAsync(1, 2, Timeout);
         Assert.Equal(4096, h2.MessagesFrom(1)[1].Length);
     }
@@ -171,7 +172,7 @@ public sealed partial class TransportTests
     {
         var ip = TestNet.AllocateAddresses(3);
         var handler = new RecordingHandler(1);
-        await using var transport = TestNet.Start(TestNet.Options(1, ip[..2]) with { ShutdownTimeout = TimeSpan.FromSeconds(3) }, handler);
+        await using var transport = TestNet.Start(TestNet.Options(1, ip[..2]) with { ShutdownTimeout = NeverInThisTest }, handler);
 
         // Node 2's "listener" never accepts and its accept queue (backlog 0: one connection) is
         // full, so node 1's SYNs are dropped and its connect stays pending until shutdown aborts it.
@@ -183,10 +184,7 @@ public sealed partial class TransportTests
         transport.GetPeer(2).Connect();
         Assert.Contains("SYN-SENT", await SocketTableAsync(ip[0]), StringComparison.Ordinal);
 
-        var stopwatch = Stopwatch.StartNew();
-        await transport.ShutdownAsync().WaitAsync(Timeout);
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(1),
-            $"node 1's shutdown took {stopwatch.Elapsed} (ShutdownTimeout 3 s) with only a pending connect to node 2 to abort");
+        await transport.ShutdownAsync().WaitAsync(Timeout); // within the test's timeout: the pending connect was aborted
     }
 
     // ---- fault injection and retransmission (spec §2.7, §3.3) -------------------------------------

@@ -53,6 +53,9 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     public bool IsLive => !_liveness.IsCancellationRequested
         && _time.GetElapsedTime(Interlocked.Read(ref _lastAck)) <= _options.Ttl - _options.FenceMargin;
 
+    /// <summary>When the last keep-alive was acknowledged (a <see cref="TimeProvider"/> timestamp); <see cref="IsLive"/> ends TTL minus the margin after it.</summary>
+    internal long LastAcknowledged => Interlocked.Read(ref _lastAck);
+
     /// <summary>This process's lease: its incarnation.</summary>
     public long Lease { get; private set; }
 
