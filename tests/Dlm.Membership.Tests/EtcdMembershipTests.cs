@@ -55,14 +55,14 @@ public sealed class EtcdMembershipTests
 
         var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = two.Liveness.Register(() => fenced.TrySetResult());
-        var stopped = System.Diagnostics.Stopwatch.StartNew();
         two.PauseKeepAlive(true); // as a process paused past its TTL would
-        await fenced.Task.WaitAsync(Timeout);
-        var fencedAfter = stopped.Elapsed;
         var failed = await NextAsync(views);
-        var expiredAfter = stopped.Elapsed;
+        var expiredAt = TimeProvider.System.GetTimestamp();
         Assert.Equal((2, LeaveReason.ProcessDown), (failed.Left.Single().Member.NodeId, failed.Left.Single().Reason));
-        Assert.True(fencedAfter < expiredAfter, $"the node fenced itself after {fencedAfter}, the survivors saw the expiry after {expiredAfter}");
+        // Node 2 stopped being live (IsLive, asked before every grant) before the survivors saw its lease expire.
+        Assert.True(two.LiveUntil < expiredAt, $"node 2 was live until {TimeProvider.System.GetElapsedTime(expiredAt, two.LiveUntil)} after the survivors saw its expiry");
+        Assert.False(two.IsLive);
+        await fenced.Task.WaitAsync(Timeout); // and its fence timer fires
     }
 
     [Fact]

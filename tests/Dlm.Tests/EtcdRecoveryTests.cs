@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using Dlm.Membership.Etcd;
 using Dlm.Membership.Tests;
@@ -38,18 +37,18 @@ public sealed class EtcdRecoveryTests
         }
 
         var waiting = Enumerable.Range(0, 10).Select(i => spaces[1].LockAsync($"r{i}", LockMode.Exclusive)).ToArray();
-        var fencedAt = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var clock = Stopwatch.StartNew();
-        using var fencing = providers[2].Liveness.Register(() => fencedAt.TrySetResult(clock.Elapsed));
+        var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var fencing = providers[2].Liveness.Register(() => fenced.TrySetResult());
 
         providers[2].PauseKeepAlive(true); // node 3 goes silent, as a paused process would
         var granted = await Task.WhenAll(waiting).WaitAsync(Timeout);
-        var grantedAt = clock.Elapsed;
+        var grantedAt = TimeProvider.System.GetTimestamp();
 
         Assert.All(granted, g => Assert.Equal(LockMode.Exclusive, g.Mode));
+        // Node 3 stopped being live (IsLive, asked before each of its grants) before its locks were granted to node 2.
+        Assert.True(providers[2].LiveUntil < grantedAt, "node 3 was still live when its locks were granted to node 2");
+        await fenced.Task.WaitAsync(Timeout);
         Assert.True(nodes[2].IsFenced);
-        var fenced = await fencedAt.Task;
-        Assert.True(fenced < grantedAt, $"node 3 fenced itself at {fenced}, its locks were granted to node 2 at {grantedAt}");
         Assert.False(spaces[2].IsRunning); // the fenced node no longer acts on its (stale) locks
         var refused = await Assert.ThrowsAsync<DlmException>(() => spaces[2].TryLockAsync("fresh", LockMode.Exclusive).WaitAsync(Timeout));
         Assert.Contains("fenced", refused.Message, StringComparison.Ordinal);

@@ -53,8 +53,11 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     public bool IsLive => !_liveness.IsCancellationRequested
         && _time.GetElapsedTime(Interlocked.Read(ref _lastAck)) <= _options.Ttl - _options.FenceMargin;
 
-    /// <summary>When the last keep-alive was acknowledged (a <see cref="TimeProvider"/> timestamp); <see cref="IsLive"/> ends TTL minus the margin after it.</summary>
+    /// <summary>When the last keep-alive was acknowledged (a <see cref="TimeProvider"/> timestamp).</summary>
     internal long LastAcknowledged => Interlocked.Read(ref _lastAck);
+
+    /// <summary>The <see cref="TimeProvider"/> timestamp at which <see cref="IsLive"/> ends unless another keep-alive is acknowledged.</summary>
+    internal long LiveUntil => LastAcknowledged + (long)((_options.Ttl - _options.FenceMargin).TotalSeconds * _time.TimestampFrequency);
 
     /// <summary>This process's lease: its incarnation.</summary>
     public long Lease { get; private set; }
