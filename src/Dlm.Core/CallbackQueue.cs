@@ -46,7 +46,10 @@ internal sealed class CallbackQueue : IAsyncDisposable
 
             try
             {
-                item.Lock!.Blocking?.Invoke(item.Lock, item.BastMode);
+                if (!item.Lock!.Orphaned) // an orphan's owner is gone; its adopter gets later BASTs (spec §4.21)
+                {
+                    item.Lock.Blocking?.Invoke(item.Lock, item.BastMode);
+                }
             }
 #pragma warning disable CA1031 // a failing user callback must not stop the delivery of everyone else's
             catch (Exception)

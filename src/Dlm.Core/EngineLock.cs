@@ -32,7 +32,22 @@ public sealed class EngineLock : Lkb
 
     internal Resource Resource { get; }
 
-    internal Action<EngineLock, LockMode>? Blocking { get; }
+    /// <summary>The blocking callback; replaced when an orphan is adopted (spec §4.21).</summary>
+    internal Action<EngineLock, LockMode>? Blocking { get; set; }
+
+    /// <summary>The owner's process id (<c>m_pid</c>), which PURGE matches orphans by (spec §4.21).</summary>
+    public int OwnerPid { get; internal set; }
+
+    /// <summary>Held by the node for an owner that went away (PERSISTENT, spec §4.21): no callbacks until adopted.</summary>
+    public bool IsOrphan => Volatile.Read(ref _orphan);
+
+    internal bool Orphaned
+    {
+        get => Volatile.Read(ref _orphan);
+        set => Volatile.Write(ref _orphan, value);
+    }
+
+    private bool _orphan;
 
     /// <summary>The completion of a queued request or conversion.</summary>
     internal TaskCompletionSource<int>? Pending { get; set; }

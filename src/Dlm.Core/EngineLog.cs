@@ -32,4 +32,10 @@ internal static partial class EngineLog
 
     [LoggerMessage(1208, LogLevel.Warning, "Lockspace {Lockspace}: node {NodeId} names itself master of a resource this node masters; keeping ours (spec §5.6)")]
     public static partial void DirectoryConflict(ILogger logger, string lockspace, int nodeId);
+
+    [LoggerMessage(1209, LogLevel.Information, "Lockspace {Lockspace}: lock {LockId} of owner {OwnerPid} is now an orphan held by this node (PERSISTENT, spec §4.21)")]
+    public static partial void Orphaned(ILogger logger, string lockspace, uint lockId, int ownerPid);
+
+    [LoggerMessage(1210, LogLevel.Information, "Lockspace {Lockspace}: PURGE from node {NodeId} for owner {OwnerPid}: {Count} orphans unlocked")]
+    public static partial void PurgeReceived(ILogger logger, string lockspace, int nodeId, int ownerPid, int count);
 }

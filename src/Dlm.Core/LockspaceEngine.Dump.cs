@@ -9,7 +9,9 @@ namespace Dlm.Core;
 /// <param name="Granted">Granted mode (IV if none).</param>
 /// <param name="Requested">Requested mode (IV if none).</param>
 /// <param name="Queue">Queue the lock is on.</param>
-public sealed record LockDump(uint Id, int Node, uint RemoteId, LockMode Granted, LockMode Requested, QueueStatus Queue);
+/// <param name="Pid">The owner's process id (<c>m_pid</c>).</param>
+/// <param name="Orphan">Held by its node for an owner that went away (PERSISTENT, spec §4.21).</param>
+public sealed record LockDump(uint Id, int Node, uint RemoteId, LockMode Granted, LockMode Requested, QueueStatus Queue, int Pid = 0, bool Orphan = false);
 
 /// <summary>One resource in a <see cref="LockspaceEngine.Dump"/>.</summary>
 /// <param name="Name">Resource name.</param>
@@ -43,8 +45,9 @@ public sealed partial class LockspaceEngine
 
     private LockDump Describe(Lkb lkb) => lkb switch
     {
-        MasterCopy copy => new LockDump(copy.Id, copy.OwnerNode, copy.OwnerLockId, copy.GrantedMode, copy.RequestedMode, copy.Status),
-        EngineLock own => new LockDump(own.Id, LocalNodeId, own.RemoteId, own.GrantedMode, own.RequestedMode, own.Status),
+        MasterCopy copy => new LockDump(copy.Id, copy.OwnerNode, copy.OwnerLockId, copy.GrantedMode, copy.RequestedMode, copy.Status,
+            copy.OwnerPid, (copy.SharedFlags & SharedLockFlags.Orphan) != 0),
+        EngineLock own => new LockDump(own.Id, LocalNodeId, own.RemoteId, own.GrantedMode, own.RequestedMode, own.Status, own.OwnerPid, own.Orphaned),
         _ => new LockDump(lkb.Id, lkb.OwnerNode, 0, lkb.GrantedMode, lkb.RequestedMode, lkb.Status),
     };
 }

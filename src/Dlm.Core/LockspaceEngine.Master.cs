@@ -63,8 +63,11 @@ public sealed partial class LockspaceEngine
             case MessageType.Remove:
                 ReceiveRemove(from, extra);
                 break;
+            case MessageType.Purge:
+                EngineLog.PurgeReceived(_logger, Name, from, message.Pid, PurgeOrphans(message.Pid)); // spec §4.21; no reply
+                break;
             default:
-                Interlocked.Increment(ref _droppedMessages); // PURGE comes with user-space locks
+                Interlocked.Increment(ref _droppedMessages);
                 EngineLog.Unhandled(_logger, Name, message.Type, from);
                 break;
         }
@@ -189,6 +192,7 @@ public sealed partial class LockspaceEngine
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         lock (shard.Lock)
         {
+            copy.SharedFlags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan); // e.g. ORPHAN once its owner left (spec §4.21)
             ReceiveValueBlock(copy, message.ExFlags, lvb);
             int result;
             var reply = true;

@@ -8,12 +8,19 @@ public sealed partial class LockspaceEngine
     /// Requests a new lock (spec §4.9 request). Returns the lock and 0 when granted, -EAGAIN when
     /// NOQUEUE and not grantable (the lock is not held), -DLM_ECANCEL when <paramref name="cancellationToken"/>
     /// cancelled it while it waited (not held either). With VALBLK the lock gets an LVB buffer.
+    /// An ORPHAN request is <see cref="AdoptOrphan"/>. <paramref name="ownerPid"/> is the owner's process id on the
+    /// wire (<c>m_pid</c>); 0 means this process.
     /// </summary>
     public async ValueTask<(EngineLock Lock, int Result)> RequestAsync(byte[] name, LockMode mode, LockFlags flags = LockFlags.None,
-        Action<EngineLock, LockMode>? blocking = null, CancellationToken cancellationToken = default)
+        Action<EngineLock, LockMode>? blocking = null, int ownerPid = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfInvalid(LockArguments.ValidateLock(mode, flags & ~LockFlags.Convert, name.Length));
+        ownerPid = ownerPid == 0 ? Environment.ProcessId : ownerPid;
+        if ((flags & LockFlags.Orphan) != 0)
+        {
+            throw new ArgumentException("An ORPHAN request adopts a held lock and creates none: call AdoptOrphan (spec §4.21).", nameof(flags));
+        }
         var shard = ShardOf(name);
         EngineLock engineLock;
         int result;
@@ -38,6 +45,7 @@ public sealed partial class LockspaceEngine
             engineLock = new EngineLock(this, resource, NextLockId(), mode, flags, blocking)
             {
                 ValueBlock = (flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
+                OwnerPid = ownerPid,
             };
             if (!KnowMaster(shard, resource, engineLock, ref outgoing))
             {

@@ -82,6 +82,8 @@ public sealed partial class LockspaceEngine
         LockId = engineLock.Id,
         RemoteId = remoteId,
         ExFlags = engineLock.Flags,
+        Pid = engineLock.OwnerPid,
+        Flags = engineLock.Orphaned ? SharedLockFlags.Orphan : SharedLockFlags.None, // spec §1.5 m_flags, §4.21
         LvbSeq = engineLock.LvbSeq,
         Hash = ResourceHash.Compute(engineLock.Resource.Rsb.Name.Span),
         Status = engineLock.Status,

@@ -185,7 +185,8 @@ public sealed partial class LockspaceEngine
             {
                 var rl = new RcomLock
                 {
-                    OwnerPid = Environment.ProcessId,
+                    OwnerPid = engineLock.OwnerPid,
+                    Flags = engineLock.Orphaned ? SharedLockFlags.Orphan : SharedLockFlags.None,
                     LockId = engineLock.Id,
                     RemoteId = engineLock.RemoteId,
                     ExFlags = engineLock.Flags,

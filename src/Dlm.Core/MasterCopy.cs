@@ -24,8 +24,9 @@ public sealed class MasterCopy : Lkb
     /// <summary>
     /// The owner's shared flags (USER, ORPHAN), echoed in every message to the owner: a kernel owner
     /// overwrites its lock's low flag bits with them, so a user-space lock must keep its USER bit (spec §1.5, §9.1.3).
+    /// Taken from every REQUEST, CONVERT, UNLOCK and CANCEL, as the kernel does.
     /// </summary>
-    public SharedLockFlags SharedFlags { get; init; }
+    public SharedLockFlags SharedFlags { get; internal set; }
 
     internal Resource Resource { get; }
 }

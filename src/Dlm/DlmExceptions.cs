@@ -25,3 +25,11 @@ public sealed class LockFailedException(string resource, int result)
     /// <summary>The errno result.</summary>
     public int Result { get; } = result;
 }
+
+/// <summary>Orphans of the resource exist, but none in the mode asked for (-EAGAIN of an ORPHAN request, spec §4.21).</summary>
+public sealed class OrphanModeMismatchException(string resource, LockMode mode)
+    : DlmException($"The orphans of '{resource}' are held in other modes than {LockModes.ShortName(mode)}; adopt one in the mode it holds (see Lockspace.Orphans).")
+{
+    /// <summary>The resource.</summary>
+    public string Resource { get; } = resource;
+}

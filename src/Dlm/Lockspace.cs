@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 using Dlm.Core;
 using Dlm.Protocol;
@@ -13,14 +14,25 @@ public sealed record LockRequest
     /// <summary>Called (off the engine's locks, in order) when another lock waits for the given mode: release or down-convert.</summary>
     public Action<LockHandle, LockMode>? Blocking { get; init; }
 
-    /// <summary>Further DLM_LKF_* flags (HEADQUE, NOORDER, ALTPR, EXPEDITE, ...); invalid combinations throw.</summary>
+    /// <summary>
+    /// Further DLM_LKF_* flags (HEADQUE, NOORDER, ALTPR, EXPEDITE, PERSISTENT, ...); invalid combinations throw.
+    /// PERSISTENT applies to a <see cref="LockOwner"/>'s locks; ORPHAN is <see cref="LockOwner.AdoptOrphanAsync"/>.
+    /// </summary>
     public LockFlags Flags { get; init; }
 }
+
+/// <summary>An orphan: a PERSISTENT lock the node keeps holding after its owner went away (spec §4.21).</summary>
+/// <param name="Resource">The resource name.</param>
+/// <param name="Mode">The mode it is held in; adopt it in this mode.</param>
+/// <param name="OwnerId">The id of the owner that went away.</param>
+/// <param name="LockId">The lock id on this node.</param>
+public sealed record OrphanLock(string Resource, LockMode Mode, int OwnerId, uint LockId);
 
 /// <summary>A joined lockspace: lock resources in it. Disposing leaves it.</summary>
 public sealed class Lockspace : IAsyncDisposable
 {
     private readonly DlmNode _node;
+    private readonly ConcurrentDictionary<int, LockOwner> _owners = new();
 
     internal Lockspace(DlmNode node, LockspaceEngine engine, MembershipDriver driver)
     {
@@ -76,40 +88,95 @@ public sealed class Lockspace : IAsyncDisposable
     /// </summary>
     public async Task<LockHandle> LockAsync(string resource, LockMode mode, LockRequest? request = null, CancellationToken cancellationToken = default)
     {
-        var handle = await RequestAsync(resource, mode, request, LockFlags.None, cancellationToken).ConfigureAwait(false);
+        var handle = await RequestAsync(resource, mode, ThrowIfOwnerFlags(request), LockFlags.None, null, cancellationToken).ConfigureAwait(false);
         return handle ?? throw new LockNotAvailableException(resource, mode);
     }
 
     /// <summary>Like <see cref="LockAsync"/> but never waits (NOQUEUE): null when the lock is not available now.</summary>
     public Task<LockHandle?> TryLockAsync(string resource, LockMode mode, LockRequest? request = null, CancellationToken cancellationToken = default) =>
-        RequestAsync(resource, mode, request, LockFlags.NoQueue, cancellationToken);
+        RequestAsync(resource, mode, ThrowIfOwnerFlags(request), LockFlags.NoQueue, null, cancellationToken);
+
+    /// <summary>
+    /// Opens a lock owner: what the DLM calls a process (spec §4.21). <paramref name="id"/> (≥ 1, unique among the
+    /// open owners of this lockspace) goes on the wire as the owner's pid, and <see cref="PurgeOrphans(int)"/> matches by it.
+    /// </summary>
+    public LockOwner CreateOwner(int id)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(id, 1);
+        var owner = new LockOwner(this, id);
+        if (!_owners.TryAdd(id, owner))
+        {
+            throw new ArgumentException($"Lock owner {id} is open in lockspace '{Name}'; dispose it first or use another id.", nameof(id));
+        }
+
+        return owner;
+    }
+
+    /// <summary>The orphans this node holds in this lockspace (spec §4.21).</summary>
+    public IReadOnlyList<OrphanLock> Orphans =>
+        [.. Engine.Orphans.Select(o => new OrphanLock(Encoding.UTF8.GetString(o.Name.Span), o.Mode, o.OwnerPid, o.Id))];
+
+    /// <summary>Unlocks the orphans held here that owner <paramref name="ownerId"/> left (0: every orphan); returns how many (spec §4.21 PURGE).</summary>
+    public int PurgeOrphans(int ownerId = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(ownerId);
+        return Engine.PurgeOrphans(ownerId);
+    }
+
+    /// <summary>Asks member <paramref name="nodeId"/> to unlock the orphans of <paramref name="ownerId"/> it holds (0: all) with DLM_MSG_PURGE; no answer comes back (spec §4.21).</summary>
+    public void PurgeOrphans(int nodeId, int ownerId)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(ownerId);
+        Engine.SendPurge(nodeId, ownerId);
+    }
 
     /// <summary>Leaves the lockspace.</summary>
     public ValueTask DisposeAsync() => _node.LeaveAsync(this);
 
-    private async Task<LockHandle?> RequestAsync(string resource, LockMode mode, LockRequest? request, LockFlags extra, CancellationToken cancellationToken)
+    internal void Closed(LockOwner owner) => _owners.TryRemove(KeyValuePair.Create(owner.Id, owner));
+
+    private static LockRequest? ThrowIfOwnerFlags(LockRequest? request)
+    {
+        if (request is not null && (request.Flags & (LockFlags.Persistent | LockFlags.Orphan)) != 0)
+        {
+            throw new ArgumentException("PERSISTENT and ORPHAN apply to the locks of a LockOwner (Lockspace.CreateOwner): "
+                + "the lockspace's own locks end when it is left. Lock through an owner, and adopt orphans with LockOwner.AdoptOrphanAsync.", nameof(request));
+        }
+
+        return request;
+    }
+
+    internal async Task<LockHandle?> RequestAsync(string resource, LockMode mode, LockRequest? request, LockFlags extra, LockOwner? owner,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(resource);
         request ??= new LockRequest();
         var flags = request.Flags | extra | (request.ValueBlock ? LockFlags.ValBlk : LockFlags.None);
-        var handle = new LockHandle(this, resource);
+        var handle = new LockHandle(this, resource, owner, (flags & LockFlags.Persistent) != 0);
         var blocking = request.Blocking;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (engineLock, result) = await Engine.RequestAsync(Encoding.UTF8.GetBytes(resource), mode, flags,
-            blocking is null ? null : (granted, m) =>
-            {
-                // A blocking callback can run before this method resumes: attach first, so releasing works.
-                handle.Attach(granted);
-                LockMetrics.BlockingCallbacks.Add(1);
-                blocking(handle, m);
-            },
-            cancellationToken).ConfigureAwait(false);
+        Action<EngineLock, LockMode>? callback = blocking is null ? null : (granted, m) =>
+        {
+            // A blocking callback can run before this method resumes: attach first, so releasing works.
+            handle.Attach(granted);
+            LockMetrics.BlockingCallbacks.Add(1);
+            blocking(handle, m);
+        };
+        var name = Encoding.UTF8.GetBytes(resource);
+        var (engineLock, result) = (flags & LockFlags.Orphan) != 0
+            ? Engine.AdoptOrphan(name, mode, flags, owner?.Id ?? 0, callback)
+            : await Engine.RequestAsync(name, mode, flags, callback, owner?.Id ?? 0, cancellationToken).ConfigureAwait(false);
         switch (result)
         {
             case Errno.Ok:
                 LockMetrics.Requested("granted", started);
-                handle.Attach(engineLock);
+                handle.Attach(engineLock!);
+                owner?.Track(handle);
                 return handle;
+            case Errno.NoEntry when (flags & LockFlags.Orphan) != 0:
+                return null; // no orphan of the resource to adopt
+            case Errno.Again when (flags & LockFlags.Orphan) != 0:
+                throw new OrphanModeMismatchException(resource, mode);
             case Errno.Again:
                 LockMetrics.Requested("not_available", started);
                 return null;
@@ -127,13 +194,17 @@ public sealed class Lockspace : IAsyncDisposable
 public sealed class LockHandle : IAsyncDisposable
 {
     private readonly Lockspace _lockspace;
+    private readonly LockOwner? _owner;
+    private readonly bool _persistent;
     private EngineLock? _lock;
     private int _attached;
 
-    internal LockHandle(Lockspace lockspace, string resource)
+    internal LockHandle(Lockspace lockspace, string resource, LockOwner? owner, bool persistent)
     {
         _lockspace = lockspace;
         Resource = resource;
+        _owner = owner;
+        _persistent = persistent;
     }
 
     /// <summary>The resource.</summary>
@@ -173,8 +244,8 @@ public sealed class LockHandle : IAsyncDisposable
     public async Task ConvertAsync(LockMode mode, LockFlags flags = LockFlags.None, CancellationToken cancellationToken = default)
     {
         var engineLock = _lock ?? throw new ObjectDisposedException(nameof(LockHandle), $"The lock on '{Resource}' was released.");
-        var valueBlock = engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None;
-        var result = await _lockspace.Engine.ConvertAsync(engineLock, mode, flags | valueBlock, cancellationToken).ConfigureAwait(false);
+        var kept = (engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None) | (_persistent ? LockFlags.Persistent : LockFlags.None);
+        var result = await _lockspace.Engine.ConvertAsync(engineLock, mode, flags | kept, cancellationToken).ConfigureAwait(false);
         LockMetrics.Conversions.Add(1, new KeyValuePair<string, object?>("result", Errno.NameOf(result)));
         switch (result)
         {
@@ -196,10 +267,26 @@ public sealed class LockHandle : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _lock, null) is { } engineLock)
         {
+            _owner?.Untrack(this);
             var valueBlock = engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None;
             _lockspace.Engine.Unlock(engineLock, valueBlock | LockFlags.ForceUnlock);
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Its owner went away (spec §4.21): a granted PERSISTENT lock becomes an orphan, any other is unlocked.</summary>
+    internal void OwnerGone()
+    {
+        if (Interlocked.Exchange(ref _lock, null) is not { } engineLock)
+        {
+            return;
+        }
+
+        if (!_persistent || _lockspace.Engine.Orphan(engineLock) != Errno.Ok)
+        {
+            var valueBlock = engineLock.ValueBlock is not null ? LockFlags.ValBlk : LockFlags.None;
+            _lockspace.Engine.Unlock(engineLock, valueBlock | LockFlags.ForceUnlock);
+        }
     }
 }
