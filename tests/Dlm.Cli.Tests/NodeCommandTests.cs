@@ -55,12 +55,16 @@ public sealed class NodeCommandTests : IDisposable
         await using var node = await DlmNode.StartAsync(new DlmNodeOptions { Cluster = cluster, NodeId = 1 });
         var space = await node.JoinLockspaceAsync("ls");
         await using var held = await space.LockAsync("shelf/1", LockMode.ConcurrentRead);
+        var owner = space.CreateOwner(4242);
+        await owner.LockAsync("shelf/2", LockMode.Exclusive, new LockRequest { Flags = LockFlags.Persistent });
+        await owner.DisposeAsync(); // shelf/2 stays held as an orphan of owner 4242
         var socket = Path.Combine(_directory, "dump.sock");
         await using var endpoint = new ControlEndpoint(socket, node);
         var (exit, text, _) = await CliRunner.RunAsync(["lockdump", "ls", "--control", socket]);
         Assert.Equal(0, exit);
         Assert.Contains("resource shelf/1 master 1", text, StringComparison.Ordinal);
         Assert.Contains("CR -> IV Granted", text, StringComparison.Ordinal);
+        Assert.Contains("EX -> IV Granted pid 4242 orphan", text, StringComparison.Ordinal);
     }
 
     [Fact]

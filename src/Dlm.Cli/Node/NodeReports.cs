@@ -61,6 +61,8 @@ internal static class NodeReports
                     ["granted"] = LockModes.ShortName(l.Granted),
                     ["requested"] = LockModes.ShortName(l.Requested),
                     ["queue"] = l.Queue.ToString(),
+                    ["pid"] = l.Pid,
+                    ["orphan"] = l.Orphan,
                 })]),
             })]),
         };

@@ -34,7 +34,7 @@ internal static class NodeText
                 text.AppendLine($"resource {r!["name"]} master {r["master"]}{(r["lvb_not_valid"]!.GetValue<bool>() ? " lvb-not-valid" : "")}");
                 foreach (var l in r["locks"]!.AsArray())
                 {
-                    text.AppendLine($"  lock {l!["id"],-8} node {l["node"],-4} remote {l["remote_id"],-8} {l["granted"]} -> {l["requested"]} {l["queue"]}");
+                    text.AppendLine($"  lock {l!["id"],-8} node {l["node"],-4} remote {l["remote_id"],-8} {l["granted"]} -> {l["requested"]} {l["queue"]} pid {l["pid"]}{((bool)l["orphan"]! ? " orphan" : "")}");
                 }
             }
         }
