@@ -33,15 +33,28 @@ public static class ResourceHash
         }
 
         // Tail of 1..12 bytes: byte i goes into word i/4 at bit 8*(i%4) — a little-endian partial read.
-        Span<byte> tail = stackalloc byte[12];
-        tail.Clear();
-        key.CopyTo(tail);
-        a += BinaryPrimitives.ReadUInt32LittleEndian(tail);
-        b += BinaryPrimitives.ReadUInt32LittleEndian(tail[4..]);
-        c += BinaryPrimitives.ReadUInt32LittleEndian(tail[8..]);
+        a += Word(key);
+        if (key.Length > 4)
+        {
+            b += Word(key[4..]);
+            if (key.Length > 8)
+            {
+                c += Word(key[8..]);
+            }
+        }
+
         Final(ref a, ref b, ref c);
         return c;
     }
+
+    // The first 1..4 bytes of a tail as a little-endian word, missing bytes zero.
+    private static uint Word(ReadOnlySpan<byte> bytes) => bytes.Length switch
+    {
+        >= 4 => BinaryPrimitives.ReadUInt32LittleEndian(bytes),
+        3 => bytes[0] | ((uint)bytes[1] << 8) | ((uint)bytes[2] << 16),
+        2 => bytes[0] | ((uint)bytes[1] << 8),
+        _ => bytes[0],
+    };
 
     private static void Mix(ref uint a, ref uint b, ref uint c)
     {

@@ -40,6 +40,63 @@ public sealed class GoldenVectorTests
         Assert.Equal(2, p.Header.NodeId);
     }
 
+    [Fact]
+    public void ResourceHash_EveryTailLength_MatchesAByteWiseReference()
+    {
+        var random = new Random(7);
+        for (var length = 0; length <= 64; length++)
+        {
+            var name = new byte[length];
+            random.NextBytes(name);
+            Assert.Equal(ByteWiseJhash(name), ResourceHash.Compute(name));
+        }
+    }
+
+    // lookup3 as the spec states it (§1.11): 12-byte blocks of little-endian words, the tail added byte by byte.
+    private static uint ByteWiseJhash(byte[] key)
+    {
+        uint a, b, c;
+        a = b = c = 0xDEADBEEF + (uint)key.Length;
+        var i = 0;
+        for (; key.Length - i > 12; i += 12)
+        {
+            a += BitConverter.ToUInt32(key, i);
+            b += BitConverter.ToUInt32(key, i + 4);
+            c += BitConverter.ToUInt32(key, i + 8);
+            a -= c; a ^= uint.RotateLeft(c, 4); c += b;
+            b -= a; b ^= uint.RotateLeft(a, 6); a += c;
+            c -= b; c ^= uint.RotateLeft(b, 8); b += a;
+            a -= c; a ^= uint.RotateLeft(c, 16); c += b;
+            b -= a; b ^= uint.RotateLeft(a, 19); a += c;
+            c -= b; c ^= uint.RotateLeft(b, 4); b += a;
+        }
+
+        if (i == key.Length)
+        {
+            return c;
+        }
+
+        for (var j = 0; i + j < key.Length; j++)
+        {
+            var value = (uint)key[i + j] << (8 * (j % 4));
+            switch (j / 4)
+            {
+                case 0: a += value; break;
+                case 1: b += value; break;
+                default: c += value; break;
+            }
+        }
+
+        c ^= b; c -= uint.RotateLeft(b, 14);
+        a ^= c; a -= uint.RotateLeft(c, 11);
+        b ^= a; b -= uint.RotateLeft(a, 25);
+        c ^= b; c -= uint.RotateLeft(b, 16);
+        a ^= c; a -= uint.RotateLeft(c, 4);
+        b ^= a; b -= uint.RotateLeft(a, 14);
+        c ^= b; c -= uint.RotateLeft(b, 24);
+        return c;
+    }
+
     [Theory]
     [InlineData("", 0xDEADBEEFu)]
     [InlineData("a", 0x58D68708u)]
