@@ -76,12 +76,13 @@ public sealed partial class LockspaceEngine
     // spec §4.9 request on the master: a new master copy; REQUEST_REPLY carries our lock id and the result.
     private void ReceiveRequest(int from, in DlmMessage message, ReadOnlySpan<byte> name)
     {
-        var shard = ShardOf(name);
+        var hashed = new HashedName(name); // our own hash of the name: m_hash is not trusted
+        var shard = ShardOf(hashed.Hash);
         var outgoing = new Outgoing();
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         lock (shard.Lock)
         {
-            var resource = Acquire(shard, name);
+            var resource = Acquire(shard, hashed);
             var refusal = Mastership(shard, resource, from);
             if (refusal != Errno.Ok)
             {

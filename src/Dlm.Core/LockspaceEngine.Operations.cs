@@ -11,42 +11,62 @@ public sealed partial class LockspaceEngine
     /// An ORPHAN request is <see cref="AdoptOrphan"/>. <paramref name="ownerPid"/> is the owner's process id on the
     /// wire (<c>m_pid</c>); 0 means this process.
     /// </summary>
-    public async ValueTask<(EngineLock Lock, int Result)> RequestAsync(byte[] name, LockMode mode, LockFlags flags = LockFlags.None,
+    public ValueTask<(EngineLock Lock, int Result)> RequestAsync(byte[] name, LockMode mode, LockFlags flags = LockFlags.None,
         Action<EngineLock, LockMode>? blocking = null, int ownerPid = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfInvalid(LockArguments.ValidateLock(mode, flags & ~LockFlags.Convert, name.Length));
-        ownerPid = ownerPid == 0 ? Environment.ProcessId : ownerPid;
         if ((flags & LockFlags.Orphan) != 0)
         {
             throw new ArgumentException("An ORPHAN request adopts a held lock and creates none: call AdoptOrphan (spec §4.21).", nameof(flags));
         }
-        var shard = ShardOf(name);
-        EngineLock engineLock;
-        int result;
-        TaskCompletionSource<int>? pending = null;
-        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
-        var outgoing = new Outgoing();
-    stopped:
-        if (!_running)
+
+        var request = new NewLock(name, ResourceHash.Compute(name), mode, flags, blocking, ownerPid == 0 ? Environment.ProcessId : ownerPid);
+        if (!_running || RequestNow(request) is not var (engineLock, result, pending))
         {
-            await WaitUntilRunningAsync(cancellationToken).ConfigureAwait(false);
+            return RequestWhenRunningAsync(request, cancellationToken);
         }
 
+        // Granted or refused at once: no state machine (the uncontended local path, docs/performance.md).
+        return pending is null ? new((engineLock, result)) : CompletionAsync(engineLock, pending, cancellationToken);
+    }
+
+    private async ValueTask<(EngineLock Lock, int Result)> RequestWhenRunningAsync(NewLock request, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await WaitUntilRunningAsync(cancellationToken).ConfigureAwait(false);
+            if (RequestNow(request) is var (engineLock, result, pending))
+            {
+                return pending is null ? (engineLock, result) : (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
+            }
+        }
+    }
+
+    private static async ValueTask<(EngineLock Lock, int Result)> CompletionAsync(EngineLock engineLock, TaskCompletionSource<int> pending,
+        CancellationToken cancellationToken) => (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
+
+    // Under the shard lock: the request made (granted, refused, queued or sent), or null while the lockspace is stopped.
+    private (EngineLock Lock, int Result, TaskCompletionSource<int>? Pending)? RequestNow(NewLock request)
+    {
+        var shard = ShardOf(request.Hash);
+        TaskCompletionSource<int>? pending = null;
+        var outgoing = new Outgoing();
         lock (shard.Lock)
         {
             if (!_running)
             {
-                goto stopped;
+                return null;
             }
 
             ThrowIfFenced();
-            var resource = Acquire(shard, name);
-            engineLock = new EngineLock(this, resource, NextLockId(), mode, flags, blocking)
+            var resource = Acquire(shard, new HashedName(request.Name, request.Hash)); // hashed once for the shard and the dictionary
+            var engineLock = new EngineLock(this, resource, NextLockId(), request.Mode, request.Flags, request.Blocking)
             {
-                ValueBlock = (flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
-                OwnerPid = ownerPid,
+                ValueBlock = (request.Flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
+                OwnerPid = request.OwnerPid,
             };
+            int result;
             if (!KnowMaster(shard, resource, engineLock, ref outgoing))
             {
                 result = Errno.InProgress; // waiting for the directory's answer
@@ -78,14 +98,15 @@ public sealed partial class LockspaceEngine
                     break;
             }
 
-            effects = TakeAll(shard, ref outgoing);
             // Sent and queued under the shard lock, so a reply always precedes a later GRANT or BAST
             // for the same lock, and one lock's callbacks keep their order (spec §4.15, §4.18).
+            var effects = TakeAll(shard, ref outgoing); // first: it adds to `outgoing`, which Flush takes by value
             Flush(outgoing, effects);
+            return (engineLock, result, pending);
         }
-
-        return pending is null ? (engineLock, result) : (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
     }
+
+    private readonly record struct NewLock(byte[] Name, uint Hash, LockMode Mode, LockFlags Flags, Action<EngineLock, LockMode>? Blocking, int OwnerPid);
 
     /// <summary>
     /// Converts a held lock in place (spec §4.9 convert): 0 when granted (down-conversions always),
@@ -334,11 +355,11 @@ public sealed partial class LockspaceEngine
     }
 
     // Under the shard lock: the resource named, created if needed, with one more reference.
-    private Resource Acquire(Shard shard, ReadOnlySpan<byte> name)
+    private Resource Acquire(Shard shard, HashedName name)
     {
-        if (!shard.Lookup.TryGetValue(name, out var resource))
+        if (!shard.HashedLookup.TryGetValue(name, out var resource))
         {
-            var key = name.ToArray();
+            var key = name.Name.ToArray();
             resource = new Resource(key, LvbLength, shard);
             shard.Resources.Add(key, resource);
         }

@@ -44,17 +44,18 @@ public sealed partial class LockspaceEngine
 
     private (int Result, uint Id) RebuildCopy(int from, RcomLock rl, ReadOnlySpan<byte> name, ReadOnlySpan<byte> lvb)
     {
-        var shard = ShardOf(name);
+        var hashed = new HashedName(name);
+        var shard = ShardOf(hashed.Hash);
         lock (shard.Lock)
         {
-            shard.Lookup.TryGetValue(name, out var resource);
-            var weAreDirectory = _directory!.NodeFor(ResourceHash.Compute(name)) == LocalNodeId;
+            shard.HashedLookup.TryGetValue(hashed, out var resource);
+            var weAreDirectory = _directory!.NodeFor(hashed.Hash) == LocalNodeId;
             if (resource?.Master != LocalNodeId && !(weAreDirectory && resource is null or { Master: 0 } && DirectoryRecord(shard, name, LocalNodeId) == LocalNodeId))
             {
                 return (Errno.BadRequest, 0);
             }
 
-            resource ??= Acquire(shard, name);
+            resource ??= Acquire(shard, hashed);
             if (resource.References == 0)
             {
                 resource.References++;

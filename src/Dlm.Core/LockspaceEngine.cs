@@ -211,7 +211,9 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
     private DlmException Fenced() => new($"Lockspace '{Name}': node {LocalNodeId} can no longer prove it is a member (fenced); it grants no lock.");
 
-    private Shard ShardOf(ReadOnlySpan<byte> name) => _shards[(int)(ResourceHash.Compute(name) % (uint)_shards.Length)];
+    private Shard ShardOf(ReadOnlySpan<byte> name) => ShardOf(ResourceHash.Compute(name));
+
+    private Shard ShardOf(uint hash) => _shards[(int)(hash % (uint)_shards.Length)];
 
     private uint NextLockId()
     {
@@ -225,13 +227,19 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
         private readonly List<(MasterCopy Copy, LockMode Bast)> _remoteEffects = [];
 
-        public Shard() => Lookup = Resources.GetAlternateLookup<ReadOnlySpan<byte>>();
+        public Shard()
+        {
+            Lookup = Resources.GetAlternateLookup<ReadOnlySpan<byte>>();
+            HashedLookup = Resources.GetAlternateLookup<HashedName>();
+        }
 
         public Lock Lock { get; } = new();
 
         public Dictionary<byte[], Resource> Resources { get; } = new(ResourceNames.Comparer);
 
         public Dictionary<byte[], Resource>.AlternateLookup<ReadOnlySpan<byte>> Lookup { get; }
+
+        public Dictionary<byte[], Resource>.AlternateLookup<HashedName> HashedLookup { get; }
 
         public bool HasEffects => _effects.Count > 0;
 

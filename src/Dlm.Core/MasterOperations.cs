@@ -216,6 +216,18 @@ public static partial class MasterOperations
             QueueStatus.Waiting => rsb.Waiting,
             _ => null,
         };
-        queue?.Remove(lkb);
+        if (queue is null)
+        {
+            return;
+        }
+
+        for (var i = 0; i < queue.Count; i++)
+        {
+            if (ReferenceEquals(queue[i], lkb)) // by reference: List.Remove would call Equals on every entry
+            {
+                queue.RemoveAt(i);
+                return;
+            }
+        }
     }
 }
