@@ -7,6 +7,9 @@ public sealed partial class PeerConnection
 {
     // spec §3.3/§3.4: connect on demand, retry every ReconnectInterval (± jitter) forever, write
     // committed messages in order, coalesced; a send error closes the socket and reconnects at once.
+    // How long the socket must have been quiet for a commit to write inline (see CommitLocked).
+    private static readonly TimeSpan InlineQuietTime = TimeSpan.FromMicroseconds(20);
+
     private async Task SendLoopAsync(CancellationToken ct)
     {
         // A bug or an unexpected error must not leave the peer without a sender: log, wait, go on.
@@ -166,6 +169,7 @@ public sealed partial class PeerConnection
                 lock (SyncRoot)
                 {
                     _sending = false;
+                    _lastWriteEnd = _options.TimeProvider.GetTimestamp();
                 }
             }
         }
@@ -215,6 +219,7 @@ public sealed partial class PeerConnection
         lock (SyncRoot)
         {
             _sending = false;
+            _lastWriteEnd = _options.TimeProvider.GetTimestamp();
             if (!failed && sent < length && _main == socket)
             {
                 (_remainderOffset, _remainderLength) = (sent, length - sent);

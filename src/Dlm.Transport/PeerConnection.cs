@@ -27,6 +27,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _connectRequested;
     private bool _stopping;
     private bool _sending;              // one writer at a time owns the main socket's send side: the loop or an inline writer
+    private long _lastWriteEnd;         // when the last socket write returned (TimeProvider timestamp)
     private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder
     private int _remainderOffset, _remainderLength;
     private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
@@ -115,7 +116,10 @@ public sealed partial class PeerConnection : IAsyncDisposable
             return false;
         }
 
-        if (mayWriteInline && !_sending && !_signalled && _remainderLength == 0 && _main is not null && !_connecting && !_stopping)
+        // Inline only when the socket has been quiet a while: a request after a pause goes out at once,
+        // while a stream of messages is left to the send loop, which writes them in large batches.
+        if (mayWriteInline && !_sending && !_signalled && _remainderLength == 0 && _main is not null && !_connecting && !_stopping
+            && _options.TimeProvider.GetElapsedTime(_lastWriteEnd) > InlineQuietTime)
         {
             _sending = true;
             return true;
