@@ -81,6 +81,7 @@ public sealed partial class PeerConnection
         var reason = "EOF";
         var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
             bufferSize: _options.ReceiveBufferSize, minimumReadSize: WireLimits.MaxMessageLength, leaveOpen: true));
+        var scratch = new byte[WireLimits.MaxMessageLength]; // a message split across buffer segments is joined here
         try
         {
             while (true)
@@ -88,7 +89,7 @@ public sealed partial class PeerConnection
                 var result = await reader.ReadAsync(_stop.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var before = buffer.Length;
-                var status = Deliver(ref buffer);
+                var status = Deliver(ref buffer, scratch);
                 var consumed = before - buffer.Length;
                 Interlocked.Add(ref _bytesReceived, consumed);
                 DlmMetrics.BytesReceived.Add(consumed);
@@ -127,9 +128,8 @@ public sealed partial class PeerConnection
 
     // Hot path. Complete messages inside the first segment are handed over in place; only a message
     // that crosses a segment boundary is copied (into a stack buffer) first.
-    private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer)
+    private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer, byte[] scratch)
     {
-        Span<byte> scratch = stackalloc byte[WireLimits.MaxMessageLength];
         var delivered = 0;
         try
         {
@@ -161,7 +161,7 @@ public sealed partial class PeerConnection
                 }
 
                 frame.CopyTo(scratch);
-                Hand(scratch[..(int)frame.Length], ref delivered);
+                Hand(scratch.AsSpan(0, (int)frame.Length), ref delivered);
             }
         }
         finally
