@@ -8,7 +8,7 @@ public sealed partial class PeerConnection
     // spec §3.3/§3.4: connect on demand, retry every ReconnectInterval (± jitter) forever, write
     // committed messages in order, coalesced; a send error closes the socket and reconnects at once.
     // How long the socket must have been quiet for a commit to write inline (see CommitLocked).
-    private static readonly TimeSpan InlineQuietTime = TimeSpan.FromMicroseconds(20);
+    private static readonly TimeSpan InlineQuietTime = TimeSpan.FromMicroseconds(5);
 
     private async Task SendLoopAsync(CancellationToken ct)
     {
