@@ -66,6 +66,9 @@ public sealed class EngineLock : Lkb
     /// <summary>A cancel asked for while the request had no master answer yet (spec §4.19).</summary>
     internal bool CancelRequested { get; set; }
 
+    /// <summary>A FORCEUNLOCK asked for while the request had no master answer yet (spec §4.19): done when the answer comes.</summary>
+    internal bool UnlockRequested { get; set; }
+
     /// <summary>A REQUEST or up-CONVERT is out and its reply has not arrived (a "waiter", spec §5.7).</summary>
     internal bool AwaitingReply { get; set; }
 

@@ -43,6 +43,11 @@ public sealed partial class LockspaceEngine
         return dump;
     }
 
+    /// <summary>This node's lock <paramref name="id"/>, including a request still waiting for its master (for tests and tools).</summary>
+    internal EngineLock? OwnLock(uint id) =>
+        _locks.TryGetValue(id, out var found) && found is EngineLock own ? own
+        : ActiveResources().SelectMany(r => r.Resource.AwaitingMaster ?? []).FirstOrDefault(l => l.Id == id);
+
     private LockDump Describe(Lkb lkb) => lkb switch
     {
         MasterCopy copy => new LockDump(copy.Id, copy.OwnerNode, copy.OwnerLockId, copy.GrantedMode, copy.RequestedMode, copy.Status,

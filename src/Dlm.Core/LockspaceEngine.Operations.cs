@@ -168,7 +168,9 @@ public sealed partial class LockspaceEngine
 
     /// <summary>
     /// Unlocks (spec §4.9 unlock; the LVB is written back from PW/EX with VALBLK). Returns
-    /// -DLM_EUNLOCK, -EBUSY when an operation is in flight (use FORCEUNLOCK), -ENOENT when already unlocked.
+    /// -DLM_EUNLOCK, -EBUSY when an operation is in flight (use FORCEUNLOCK), -ENOENT when already unlocked,
+    /// or 0 for a FORCEUNLOCK of a request whose master has not answered yet: the unlock happens when the
+    /// answer comes and the request completes with -DLM_EUNLOCK (spec §4.19).
     /// </summary>
     public int Unlock(EngineLock engineLock, LockFlags flags = LockFlags.None)
     {
@@ -210,7 +212,16 @@ public sealed partial class LockspaceEngine
 
             if (!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0)
             {
-                return Errno.Busy; // the request is still looking for its master (overlaps of spec §4.19 come later)
+                // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
+                // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
+                if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.UnlockRequested || engineLock.CancelRequested)
+                {
+                    return Errno.Busy;
+                }
+
+                engineLock.UnlockRequested = true;
+                engineLock.Flags |= flags;
+                return Errno.Ok;
             }
 
             engineLock.Pending = null;
@@ -259,6 +270,11 @@ public sealed partial class LockspaceEngine
                 // The master answers with CANCEL_REPLY; the waiting operation then ends with -DLM_ECANCEL.
                 if (engineLock.RemoteId == 0)
                 {
+                    if (engineLock.UnlockRequested)
+                    {
+                        return Errno.Busy; // an unlock is already waiting for the answer (spec §4.19)
+                    }
+
                     // No answer from the master yet: remember the cancel; the reply or the lookup decides (spec §4.19).
                     engineLock.CancelRequested = true;
                     return Errno.InProgress;

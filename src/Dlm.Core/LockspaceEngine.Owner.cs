@@ -142,6 +142,12 @@ public sealed partial class LockspaceEngine
                     }
 
                     engineLock.RemoteId = message.LockId;
+                    if (engineLock.UnlockRequested && message.Result is Errno.Ok or Errno.InProgress)
+                    {
+                        UnlockOnReply(shard, engineLock, ref outgoing, completions);
+                        break;
+                    }
+
                     OnResult(shard, engineLock, message, extra, ref outgoing, completions);
                     if (engineLock.CancelRequested && message.Result == Errno.InProgress)
                     {
@@ -196,9 +202,10 @@ public sealed partial class LockspaceEngine
                 continue;
             }
 
-            if (engineLock.CancelRequested)
+            if (engineLock.CancelRequested || engineLock.UnlockRequested)
             {
-                Finish(shard, engineLock, Errno.Cancelled, completions); // cancelled before any request went out (spec §4.19)
+                // Cancelled or unlocked before any request went out (spec §4.19).
+                Finish(shard, engineLock, engineLock.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
                 continue;
             }
 
@@ -226,8 +233,9 @@ public sealed partial class LockspaceEngine
             case Errno.InProgress:
                 engineLock.Status = engineLock.IsConversion ? QueueStatus.Convert : QueueStatus.Waiting; // a GRANT follows
                 break;
-            case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion && engineLock.CancelRequested:
-                Finish(shard, engineLock, Errno.Cancelled, completions); // the cancel wins; nothing was queued (spec §4.19)
+            case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion && (engineLock.CancelRequested || engineLock.UnlockRequested):
+                // The cancel or unlock wins; nothing was queued (spec §4.19).
+                Finish(shard, engineLock, engineLock.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
                 break;
             case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion:
                 // Not the master (any more): forget it and find it again (spec §4.17 step 4).
@@ -284,6 +292,19 @@ public sealed partial class LockspaceEngine
         {
             Finish(shard, engineLock, Errno.Cancelled, completions);
         }
+    }
+
+    // spec §4.19: the master answered a request that was force-unlocked meanwhile (granted or queued there):
+    // the UNLOCK goes now and the request completes with -DLM_EUNLOCK.
+    private void UnlockOnReply(Shard shard, EngineLock engineLock, ref Outgoing outgoing,
+        List<(TaskCompletionSource<int>, int)> completions)
+    {
+        engineLock.UnlockRequested = false;
+        engineLock.Flags &= ~LockFlags.ValBlk; // the caller never saw the lock: there is no value to write back
+        outgoing.Add(engineLock.Resource.Master, UnlockMessage(engineLock, LockFlags.ForceUnlock), null);
+        engineLock.Status = QueueStatus.None;
+        engineLock.RequestedMode = LockMode.Invalid;
+        Finish(shard, engineLock, Errno.Unlocked, completions);
     }
 
     // A request ended without a lock (refused, cancelled): release it and complete its operation.

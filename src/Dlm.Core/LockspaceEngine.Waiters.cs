@@ -39,7 +39,13 @@ public sealed partial class LockspaceEngine
                     continue; // its master survives: the reply will come
                 }
 
-                if (engineLock.CancelSent || engineLock.CancelRequested)
+                if (engineLock.UnlockRequested)
+                {
+                    // Its master left before answering: nothing to unlock there (spec §4.19, §5.7).
+                    engineLock.UnlockRequested = engineLock.CancelRequested = engineLock.AwaitingReply = false;
+                    Finish(resource.Shard, engineLock, Errno.Unlocked, completions);
+                }
+                else if (engineLock.CancelSent || engineLock.CancelRequested)
                 {
                     engineLock.CancelSent = engineLock.CancelRequested = engineLock.AwaitingReply = false;
                     Cancelled(resource.Shard, engineLock, completions);

@@ -1,0 +1,138 @@
+using System.Text;
+using Dlm.Protocol;
+
+namespace Dlm.Core.Tests;
+
+/// <summary>FORCEUNLOCK and CANCEL of a request whose master has not answered yet (spec §4.19), with the messages driven by hand.</summary>
+public sealed class OverlapTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly DirectoryNodes TwoNodes = new([new DirectoryMember(1), new DirectoryMember(2)]);
+
+    private sealed class Outbox : IEngineOutbox
+    {
+        private readonly List<(int Node, DlmMessage Message)> _sent = [];
+
+        public List<(int Node, DlmMessage Message)> Sent
+        {
+            get
+            {
+                lock (_sent)
+                {
+                    return [.. _sent];
+                }
+            }
+        }
+
+        public void Send(int nodeId, uint lockspaceId, in DlmMessage message, ReadOnlySpan<byte> extra)
+        {
+            lock (_sent)
+            {
+                _sent.Add((nodeId, message));
+            }
+        }
+
+        public void SendRcom(int nodeId, uint lockspaceId, in RcomHeader rcom, ReadOnlySpan<byte> payload)
+        {
+        }
+    }
+
+    // A name whose directory node is node 2: node 1's first request sends a LOOKUP there.
+    private static byte[] NameOnNode2()
+    {
+        for (var i = 0; ; i++)
+        {
+            var name = Encoding.ASCII.GetBytes($"overlap/{i}");
+            if (TwoNodes.NodeFor(ResourceHash.Compute(name)) == 2)
+            {
+                return name;
+            }
+        }
+    }
+
+    private static (LockspaceEngine Engine, Outbox Outbox) Start()
+    {
+        var outbox = new Outbox();
+        return (new LockspaceEngine("ls", 32, outbox: outbox, localNodeId: 1, directory: TwoNodes), outbox);
+    }
+
+    [Fact]
+    public async Task ForceUnlock_BeforeTheLookupReply_CompletesWithEunlockAndSendsNoRequest()
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var name = NameOnNode2();
+        var first = engine.RequestAsync(name, LockMode.Exclusive).AsTask();
+        var second = engine.RequestAsync(name, LockMode.ProtectedRead).AsTask(); // waits behind the same lookup
+        var lookup = Assert.Single(outbox.Sent);
+        Assert.Equal((2, MessageType.Lookup), (lookup.Node, lookup.Message.Type));
+
+        var firstLock = engine.OwnLock(lookup.Message.LockId)!;
+        var secondLock = engine.OwnLock(lookup.Message.LockId + 1)!;
+        Assert.Equal(Errno.Ok, engine.Unlock(firstLock, LockFlags.ForceUnlock)); // remembered (spec §4.19)
+        Assert.Equal(Errno.Busy, engine.Unlock(firstLock, LockFlags.ForceUnlock)); // a second one while it waits
+        Assert.Equal(Errno.Busy, engine.Cancel(firstLock));
+        Assert.Equal(Errno.InProgress, engine.Cancel(secondLock)); // the cancel waits for the answer too
+
+        engine.Receive(2, new DlmMessage { Type = MessageType.LookupReply, LockId = firstLock.Id, NodeId = 2 }, []);
+
+        Assert.Equal(Errno.Unlocked, (await first.WaitAsync(Timeout)).Result);
+        Assert.Equal(Errno.Cancelled, (await second.WaitAsync(Timeout)).Result);
+        Assert.Single(outbox.Sent); // no REQUEST, no UNLOCK: nothing reached the master
+        Assert.Empty(engine.Dump());
+    }
+
+    [Theory]
+    [InlineData(Errno.Ok)] // granted on the master meanwhile
+    [InlineData(Errno.InProgress)] // queued on the master
+    public async Task ForceUnlock_BeforeTheRequestReply_SendsUnlockWhenItComes(int result)
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var name = NameOnNode2();
+        var request = engine.RequestAsync(name, LockMode.Exclusive, LockFlags.ValBlk).AsTask();
+        var lookup = outbox.Sent[0].Message;
+        var engineLock = engine.OwnLock(lookup.LockId)!;
+        Assert.Equal(Errno.Ok, engine.Unlock(engineLock, LockFlags.ForceUnlock));
+
+        // The directory node is the master: it answers the LOOKUP as a REQUEST (spec §4.17).
+        engine.Receive(2, new DlmMessage
+        {
+            Type = MessageType.RequestReply, RemoteId = engineLock.Id, LockId = 900, Result = result,
+            GrantedMode = result == Errno.Ok ? LockMode.Exclusive : LockMode.Invalid, RequestedMode = LockMode.Exclusive,
+        }, []);
+
+        Assert.Equal(Errno.Unlocked, (await request.WaitAsync(Timeout)).Result);
+        var unlock = outbox.Sent[^1];
+        Assert.Equal((2, MessageType.Unlock, 900u, engineLock.Id), (unlock.Node, unlock.Message.Type, unlock.Message.RemoteId, unlock.Message.LockId));
+        Assert.Equal(LockFlags.ForceUnlock, unlock.Message.ExFlags & (LockFlags.ForceUnlock | LockFlags.ValBlk)); // no value to write back
+        Assert.Empty(engine.Dump());
+    }
+
+    [Fact]
+    public async Task ForceUnlock_RequestRefusedMeanwhile_TheRefusalStands()
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var name = NameOnNode2();
+        var request = engine.RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask();
+        var engineLock = engine.OwnLock(outbox.Sent[0].Message.LockId)!;
+        Assert.Equal(Errno.Ok, engine.Unlock(engineLock, LockFlags.ForceUnlock));
+
+        engine.Receive(2, new DlmMessage { Type = MessageType.RequestReply, RemoteId = engineLock.Id, LockId = 0, Result = Errno.Again }, []);
+
+        Assert.Equal(Errno.Again, (await request.WaitAsync(Timeout)).Result); // nothing to unlock: the intent is dropped
+        Assert.Single(outbox.Sent);
+    }
+
+    [Fact]
+    public async Task PlainUnlock_WhileTheRequestWaits_IsBusy()
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var request = engine.RequestAsync(NameOnNode2(), LockMode.Exclusive).AsTask();
+        var engineLock = engine.OwnLock(outbox.Sent[0].Message.LockId)!;
+        Assert.Equal(Errno.Busy, engine.Unlock(engineLock));
+        Assert.False(request.IsCompleted);
+    }
+}
