@@ -68,7 +68,7 @@ public sealed class RecoveryTests
         Assert.Equal(Errno.Ok, readResult);
         Assert.False(reader.IsMasteredLocally);
         var waiter = cluster[2].RequestAsync(contested, LockMode.Exclusive).AsTask();
-        await Task.Delay(50);
+        await ProbeAsync(cluster, 2, contested); // the waiter is queued on node 3 by now
         Assert.False(waiter.IsCompleted);
 
         cluster.Fail(3);
@@ -92,8 +92,7 @@ public sealed class RecoveryTests
         var name = Name("inflight");
         var (held, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters it
         cluster.Fail(3);
-        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask(); // the REQUEST is lost
-        await Task.Delay(50);
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask(); // the REQUEST is lost: nothing can answer it
         Assert.False(request.IsCompleted);
 
         await cluster.RecoverAsync([1, 2]);
@@ -215,7 +214,6 @@ public sealed class RecoveryTests
 
         var view = new[] { new DirectoryMember(1), new DirectoryMember(2), new DirectoryMember(3) };
         var stuck = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
-        await Task.Delay(100);
         Assert.All(stuck, t => Assert.False(t.IsCompleted)); // node 3 never answers STATUS
 
         await cluster.RecoverAsync([1, 2]); // the newer view stops both first
@@ -280,7 +278,8 @@ public sealed class RecoveryTests
         var (converter, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
         var conversion = cluster[2].ConvertAsync(converter, LockMode.Exclusive).AsTask(); // queued behind node 1's PR
         var request = cluster[1].RequestAsync(name, LockMode.ProtectedWrite).AsTask(); // queued too
-        await Task.Delay(50);
+        await ProbeAsync(cluster, 1, name);
+        await ProbeAsync(cluster, 2, name); // both are queued on node 3 by now
         Assert.False(conversion.IsCompleted || request.IsCompleted);
 
         cluster.Fail(3);
@@ -295,5 +294,13 @@ public sealed class RecoveryTests
         var (writer, result) = await request.WaitAsync(Timeout);
         Assert.Equal((Errno.Ok, LockMode.ProtectedWrite), (result, writer.Mode));
         _ = anchor;
+    }
+
+    // Messages between two nodes arrive in order: once this refused NOQUEUE request is answered by the
+    // master, everything `node` sent it earlier has been handled there. No sleeping.
+    private static async Task ProbeAsync(InMemoryCluster cluster, int node, byte[] name)
+    {
+        var (_, result) = await cluster[node].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Again, result);
     }
 }
