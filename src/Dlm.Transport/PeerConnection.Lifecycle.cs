@@ -71,13 +71,15 @@ public sealed partial class PeerConnection
             CheckCapacityLocked();
         }
 
-        Abort();
+        // The loops to wait for are those of the sockets aborted here, taken before the abort: the node
+        // may connect again at once (it is still configured), and its new connection must not be waited for.
         Task[] loops;
         lock (_receiveLoops)
         {
             loops = [.. _receiveLoops];
         }
 
+        Abort();
         await Task.WhenAll(loops).ConfigureAwait(false);
     }
 
