@@ -225,7 +225,8 @@ public sealed partial class MalformedPeerTests
         var elapsed = stopwatch.Elapsed;
         // Killed: the FIN wait (1 s), then nothing left to close. Alive but silent: the FIN wait,
         // then the half-close wait (1 s) for a peer that never closes its side.
-        var (least, most) = killed ? (0.9, 2.5) : (1.9, 3.5);
+        // The upper bounds leave room for a loaded test host; what matters is that the waits happened and ended.
+        var (least, most) = killed ? (0.9, 6.0) : (1.9, 8.0);
         Assert.True(elapsed >= TimeSpan.FromSeconds(least) && elapsed < TimeSpan.FromSeconds(most),
             $"node 1's shutdown with a {(killed ? "killed" : "silent")} peer took {elapsed}, expected {least}..{most} s");
         var stats = node.GetStatistics(RawNode);
