@@ -14,6 +14,16 @@ public sealed class ChaosTests
         await using var cluster = TestCluster.Start(3);
         cluster.JoinAll();
         cluster.Ping();
+        // STATUS is stateless (never retransmitted, spec §2.3): a reset could lose it, leaving the version unknown
+        // and every message held for it. Let the versions be detected before resets start.
+        foreach (var receiver in cluster.Recorders)
+        {
+            foreach (var sender in cluster.Nodes.Where(n => n.LocalNodeId != receiver.NodeId))
+            {
+                await receiver.WaitForRcomAsync(sender.LocalNodeId, Dlm.Protocol.RcomType.Status, Timeout);
+            }
+        }
+
         using var stop = new CancellationTokenSource();
         var resets = ResetAtRandomAsync(cluster, seed, stop.Token);
 
@@ -38,12 +48,21 @@ public sealed class ChaosTests
         })).ToArray();
 
         await Task.WhenAll(senders).WaitAsync(Timeout);
-        foreach (var receiver in cluster.Recorders)
+        try
         {
-            foreach (var sender in cluster.Nodes.Where(n => n.LocalNodeId != receiver.NodeId))
+            foreach (var receiver in cluster.Recorders)
             {
-                await receiver.WaitForAsync(sender.LocalNodeId, perDirection, Timeout);
+                foreach (var sender in cluster.Nodes.Where(n => n.LocalNodeId != receiver.NodeId))
+                {
+                    await receiver.WaitForAsync(sender.LocalNodeId, perDirection, Timeout);
+                }
             }
+        }
+        catch (TimeoutException e)
+        {
+            // Every peer's state and counters, to tell a stuck sender from a receiver that drops.
+            var peers = cluster.Nodes.SelectMany(n => n.GetStatistics().Select(s => $"node {n.LocalNodeId}: {s}"));
+            throw new TimeoutException($"{e.Message}\n{string.Join("\n", peers)}", e);
         }
 
         await stop.CancelAsync();
