@@ -22,18 +22,28 @@ public sealed partial class LockspaceEngine
     public int Orphan(EngineLock engineLock)
     {
         ArgumentNullException.ThrowIfNull(engineLock);
-        lock (engineLock.Resource.Shard.Lock)
+        var shard = engineLock.Resource.Shard;
+        lock (shard.Lock)
         {
             if (engineLock.Released || engineLock.UnlockDeferred || engineLock.GrantedMode == LockMode.Invalid || engineLock.Orphaned)
             {
                 return Errno.Invalid;
             }
 
-            engineLock.Orphaned = true;
+            engineLock.Orphaned = true; // no callback reaches the gone owner from here on
+        }
+
+        Cancel(engineLock); // before anyone can adopt it, so an adopter's own conversion is never the one cancelled
+        lock (shard.Lock)
+        {
+            if (engineLock.Released)
+            {
+                return Errno.Invalid;
+            }
+
             _orphans[engineLock.Id] = engineLock;
         }
 
-        Cancel(engineLock);
         EngineLog.Orphaned(_logger, Name, engineLock.Id, engineLock.OwnerPid);
         return Errno.Ok;
     }
@@ -72,6 +82,7 @@ public sealed partial class LockspaceEngine
 
                 orphan.OwnerPid = ownerPid;
                 orphan.Blocking = blocking;
+                orphan.LastBastMode = LockMode.Invalid; // BASTs the orphan did not see must not suppress the adopter's
                 orphan.Flags = (orphan.Flags & ~LockFlags.Persistent) | (flags & LockFlags.Persistent);
                 orphan.Orphaned = false;
                 _orphans.TryRemove(orphan.Id, out _);
@@ -88,10 +99,16 @@ public sealed partial class LockspaceEngine
         var purged = 0;
         foreach (var orphan in _orphans.Values.OrderBy(o => o.Id))
         {
-            if ((ownerPid == 0 || orphan.OwnerPid == ownerPid) && _orphans.TryRemove(orphan.Id, out _) && orphan.Orphaned
-                && UnlockCore(orphan, LockFlags.ForceUnlock, deferred: false) == Errno.Unlocked)
+            // Claimed and unlocked in one critical section (the lock is re-entrant), so an adoption
+            // racing the purge either gets the orphan before it or not at all.
+            lock (orphan.Resource.Shard.Lock)
             {
-                purged++;
+                if ((ownerPid == 0 || orphan.OwnerPid == ownerPid) && orphan.Orphaned && !orphan.Released
+                    && _orphans.TryRemove(orphan.Id, out _)
+                    && UnlockCore(orphan, LockFlags.ForceUnlock, deferred: false) is Errno.Unlocked)
+                {
+                    purged++;
+                }
             }
         }
 

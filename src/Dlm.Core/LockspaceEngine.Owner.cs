@@ -221,6 +221,34 @@ public sealed partial class LockspaceEngine
         }
     }
 
+    // The lookup of a resource ended without a master for the locks behind it: they ask again, in order;
+    // a cancelled or force-unlocked one completes instead (spec §4.17, §4.19).
+    private void LookAgain(Shard shard, Resource resource, ref Outgoing outgoing, List<(TaskCompletionSource<int>, int)> completions)
+    {
+        if (resource.LookupInFlight || resource.AwaitingMaster is not { Count: > 0 } waiting)
+        {
+            return;
+        }
+
+        resource.AwaitingMaster = null;
+        foreach (var waiter in waiting)
+        {
+            if (waiter.Released)
+            {
+                continue;
+            }
+
+            if (waiter.CancelRequested || waiter.UnlockRequested)
+            {
+                Finish(shard, waiter, waiter.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
+            }
+            else if (KnowMaster(shard, resource, waiter, ref outgoing))
+            {
+                RequestOnMaster(shard, waiter, ref outgoing, completions);
+            }
+        }
+    }
+
     // REQUEST_REPLY / CONVERT_REPLY results (spec §4.18).
     private void OnResult(Shard shard, EngineLock engineLock, in DlmMessage message, ReadOnlySpan<byte> extra, ref Outgoing outgoing,
         List<(TaskCompletionSource<int>, int)> completions)
@@ -234,8 +262,11 @@ public sealed partial class LockspaceEngine
                 engineLock.Status = engineLock.IsConversion ? QueueStatus.Convert : QueueStatus.Waiting; // a GRANT follows
                 break;
             case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion && (engineLock.CancelRequested || engineLock.UnlockRequested):
-                // The cancel or unlock wins; nothing was queued (spec §4.19).
+                // The cancel or unlock wins; nothing was queued (spec §4.19). The locks that waited behind
+                // this one's lookup look again, the first of them asking (spec §4.17).
                 Finish(shard, engineLock, engineLock.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
+                engineLock.Resource.Master = 0;
+                LookAgain(shard, engineLock.Resource, ref outgoing, completions);
                 break;
             case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion:
                 // Not the master (any more): forget it and find it again (spec §4.17 step 4).

@@ -15,11 +15,20 @@ public sealed partial class LockspaceEngine
             {
                 if (resource.AwaitingMaster is { } awaiting)
                 {
-                    // Waiting for LOOKUP_REPLY: always re-done, the directory was rebuilt.
+                    // Waiting for LOOKUP_REPLY: always re-done, the directory was rebuilt; one cancelled or
+                    // force-unlocked meanwhile completes instead, as the lookup reply would have done (spec §4.19).
                     foreach (var waiter in awaiting.Where(w => !w.Released))
                     {
                         _locks.TryRemove(waiter.Id, out _);
                         waiter.AwaitingReply = false;
+                        if (waiter.CancelRequested || waiter.UnlockRequested)
+                        {
+                            var result = waiter.UnlockRequested ? Errno.Unlocked : Errno.Cancelled;
+                            waiter.CancelRequested = waiter.UnlockRequested = false;
+                            Finish(shard, waiter, result, completions);
+                            continue;
+                        }
+
                         resend.Add((waiter, waiter.RequestedMode, waiter.Flags));
                     }
 

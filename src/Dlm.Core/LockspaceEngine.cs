@@ -277,6 +277,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
             var owner = (EngineLock)lkb;
             if (owner.Blocking is null
+                || owner.Orphaned // its owner is gone; the adopter gets the BASTs that come after (spec §4.21)
                 || (owner.LastCastMode != LockMode.Invalid && ModeTables.Compatible(owner.LastCastMode, mode))
                 || owner.LastBastMode == mode
                 || (owner.LastBastMode > mode && owner.LastBastMode > LockMode.ProtectedRead))

@@ -14,6 +14,7 @@ public sealed class LockOwner : IAsyncDisposable
     private readonly Lockspace _lockspace;
     private readonly ConcurrentDictionary<LockHandle, byte> _locks = new();
     private readonly CancellationTokenSource _gone = new();
+    private int _disposed;
 
     internal LockOwner(Lockspace lockspace, int id)
     {
@@ -49,7 +50,7 @@ public sealed class LockOwner : IAsyncDisposable
     /// <summary>The owner goes away: requests in flight are cancelled, granted PERSISTENT locks become orphans, the rest are unlocked.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_gone.IsCancellationRequested)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
         }
@@ -68,7 +69,11 @@ public sealed class LockOwner : IAsyncDisposable
     internal void Track(LockHandle handle)
     {
         _locks[handle] = 0;
-        if (_gone.IsCancellationRequested && _locks.TryRemove(handle, out _))
+        if (handle.IsReleased)
+        {
+            _locks.TryRemove(handle, out _); // released from its blocking callback before the grant returned
+        }
+        else if (Volatile.Read(ref _disposed) != 0 && _locks.TryRemove(handle, out _))
         {
             handle.OwnerGone(); // granted as the owner went
         }
@@ -78,8 +83,15 @@ public sealed class LockOwner : IAsyncDisposable
 
     private async Task<LockHandle?> RequestAsync(string resource, LockMode mode, LockRequest? request, LockFlags extra, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(_gone.IsCancellationRequested, this);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _gone.Token);
-        return await _lockspace.RequestAsync(resource, mode, request, extra, this, linked.Token).ConfigureAwait(false);
+        try
+        {
+            return await _lockspace.RequestAsync(resource, mode, request, extra, this, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested && Volatile.Read(ref _disposed) != 0)
+        {
+            throw new ObjectDisposedException($"Lock owner {Id} was disposed while its request for '{resource}' waited; the request was cancelled.", e);
+        }
     }
 }

@@ -155,8 +155,14 @@ public sealed class Lockspace : IAsyncDisposable
         var handle = new LockHandle(this, resource, owner, (flags & LockFlags.Persistent) != 0);
         var blocking = request.Blocking;
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        Action<EngineLock, LockMode>? callback = blocking is null ? null : (granted, m) =>
+        // A PERSISTENT lock always asks its master for BASTs: whoever adopts it as an orphan may want them (spec §4.21).
+        Action<EngineLock, LockMode>? callback = blocking is null && (flags & LockFlags.Persistent) == 0 ? null : (granted, m) =>
         {
+            if (blocking is null)
+            {
+                return;
+            }
+
             // A blocking callback can run before this method resumes: attach first, so releasing works.
             handle.Attach(granted);
             LockMetrics.BlockingCallbacks.Add(1);
@@ -230,6 +236,8 @@ public sealed class LockHandle : IAsyncDisposable
 
     /// <summary>The lock id on this node.</summary>
     public uint LockId => _lock?.Id ?? 0;
+
+    internal bool IsReleased => Volatile.Read(ref _attached) != 0 && Volatile.Read(ref _lock) is null;
 
     // Once only: a handle released from its blocking callback is not brought back by the grant's return.
     internal void Attach(EngineLock engineLock)

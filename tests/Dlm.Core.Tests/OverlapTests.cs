@@ -135,4 +135,44 @@ public sealed class OverlapTests
         Assert.Equal(Errno.Busy, engine.Unlock(engineLock));
         Assert.False(request.IsCompleted);
     }
+
+    [Fact]
+    public async Task ForceUnlock_ThenTheDirectorySaysNotMaster_TheLocksBehindLookAgain()
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var name = NameOnNode2();
+        var first = engine.RequestAsync(name, LockMode.Exclusive).AsTask();
+        var second = engine.RequestAsync(name, LockMode.ProtectedRead).AsTask(); // behind the first one's lookup
+        var firstLock = engine.OwnLock(outbox.Sent[0].Message.LockId)!;
+        Assert.Equal(Errno.Ok, engine.Unlock(firstLock, LockFlags.ForceUnlock));
+
+        // The directory node answers the LOOKUP as a REQUEST: it is not the master (spec §4.17).
+        engine.Receive(2, new DlmMessage { Type = MessageType.RequestReply, RemoteId = firstLock.Id, Result = Errno.BadRequest }, []);
+
+        Assert.Equal(Errno.Unlocked, (await first.WaitAsync(Timeout)).Result);
+        var lookup = outbox.Sent[^1]; // the second lock asks now, instead of waiting for an answer that will not come
+        Assert.Equal((2, MessageType.Lookup, firstLock.Id + 1), (lookup.Node, lookup.Message.Type, lookup.Message.LockId));
+        engine.Receive(2, new DlmMessage { Type = MessageType.LookupReply, LockId = lookup.Message.LockId, NodeId = 1 }, []); // we master it
+        Assert.Equal(Errno.Ok, (await second.WaitAsync(Timeout)).Result);
+    }
+
+    [Fact]
+    public async Task ForceUnlock_WhileTheLookupIsLostWithItsDirectoryNode_CompletesInRecovery()
+    {
+        await using var cluster = new InMemoryCluster(3);
+        var directory = new DirectoryNodes([new DirectoryMember(1), new DirectoryMember(2), new DirectoryMember(3)]);
+        var name = Enumerable.Range(0, 1000).Select(i => Encoding.ASCII.GetBytes($"lost/{i}"))
+            .First(n => directory.NodeFor(ResourceHash.Compute(n)) == 3);
+        cluster.Fail(3);
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask(); // its LOOKUP goes to node 3 and is lost
+        var engineLock = cluster[1].OwnLock(1)!;
+        Assert.Equal(Errno.Ok, cluster[1].Unlock(engineLock, LockFlags.ForceUnlock));
+
+        await cluster.RecoverAsync([1, 2]);
+
+        Assert.Equal(Errno.Unlocked, (await request.WaitAsync(Timeout)).Result); // not re-sent, not granted
+        var (_, result) = await cluster[2].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+    }
 }
