@@ -252,6 +252,51 @@ public sealed partial class LockspaceEngine
         }
     }
 
+    /// <summary>
+    /// The node can no longer prove it is a member (self-fencing, docs/membership.md): locking stops for
+    /// good and every call waiting for recovery, a grant or a conversion fails now with the fenced error,
+    /// instead of waiting for a recovery that will not come. Call only once the liveness check says so.
+    /// </summary>
+    public void Fence()
+    {
+        Stop();
+        var error = Fenced();
+        lock (_recovery)
+        {
+            _runningGate.TrySetException(error);
+        }
+
+        foreach (var (shard, resource) in ActiveResources())
+        {
+            lock (shard.Lock)
+            {
+                var rsb = resource.Rsb;
+                foreach (var waiting in rsb.Granted.Concat(rsb.Converting).Concat(rsb.Waiting).Concat(resource.AwaitingMaster ?? []).OfType<EngineLock>())
+                {
+                    FailPending(waiting, error);
+                }
+            }
+        }
+
+        foreach (var remote in _locks.Values.OfType<EngineLock>())
+        {
+            lock (remote.Resource.Shard.Lock)
+            {
+                FailPending(remote, error);
+            }
+        }
+    }
+
+    // Under the shard lock: the waiting operation ends with the error (continuations run asynchronously).
+    private static void FailPending(EngineLock engineLock, Exception error)
+    {
+        if (engineLock.Pending is { } pending)
+        {
+            engineLock.Pending = null;
+            pending.TrySetException(error);
+        }
+    }
+
     // Stopped for recovery (spec §5.2): wait until locking is enabled again; a fenced node fails at once.
     // The caller checks _running once more under its shard lock and comes back here if a stop won the race.
     private async ValueTask WaitUntilRunningAsync(CancellationToken cancellationToken)

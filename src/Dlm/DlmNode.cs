@@ -149,7 +149,7 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
         {
             foreach (var lockspace in _lockspaces.Values)
             {
-                lockspace.Engine.Stop();
+                lockspace.Engine.Fence(); // stopped for good; calls waiting now fail with the fenced error
             }
         }
     }

@@ -38,10 +38,13 @@ public sealed class RecoveryOverTcpTests
 
         var kept = await spaces[0].LockAsync("kept", LockMode.ProtectedRead).WaitAsync(Timeout);
         var waiting = resources.Select(r => spaces[1].LockAsync(r, LockMode.Exclusive)).ToArray();
+        var stranded = spaces[2].LockAsync("kept", LockMode.Exclusive); // node 3 waits behind node 1's PR
         Assert.Null(await spaces[0].TryLockAsync(resources[0], LockMode.ProtectedRead).WaitAsync(Timeout));
 
         service.Fail(3); // node 3's process dies: its view ends, the survivors recover without it
         Assert.True(nodes[2].IsFenced);
+        var fenced = await Assert.ThrowsAsync<DlmException>(() => stranded.WaitAsync(Timeout)); // fails now, does not hang
+        Assert.Contains("fenced", fenced.Message, StringComparison.Ordinal);
         var granted = await Task.WhenAll(waiting).WaitAsync(Timeout);
         Assert.All(granted, g => Assert.Equal(LockMode.Exclusive, g.Mode));
         Assert.Equal(LockMode.ProtectedRead, kept.Mode);
