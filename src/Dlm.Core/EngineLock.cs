@@ -63,11 +63,14 @@ public sealed class EngineLock : Lkb
     /// <summary>The master's lock id for a lock mastered elsewhere (spec §4.1 process copy).</summary>
     internal uint RemoteId { get; set; }
 
-    /// <summary>A cancel asked for while the request had no master answer yet (spec §4.19).</summary>
-    internal bool CancelRequested { get; set; }
+    /// <summary>
+    /// CANCEL or FORCEUNLOCK asked for while the request had no answer from its master (or the directory)
+    /// yet, done when the answer comes (spec §4.19); <see cref="LockFlags.None"/> otherwise.
+    /// </summary>
+    internal LockFlags Overlap { get; set; }
 
-    /// <summary>A FORCEUNLOCK asked for while the request had no master answer yet (spec §4.19): done when the answer comes.</summary>
-    internal bool UnlockRequested { get; set; }
+    /// <summary>What the request completes with when its overlapping cancel or unlock wins: -DLM_EUNLOCK or -DLM_ECANCEL.</summary>
+    internal int OverlapResult => Overlap == LockFlags.ForceUnlock ? Errno.Unlocked : Errno.Cancelled;
 
     /// <summary>A REQUEST or up-CONVERT is out and its reply has not arrived (a "waiter", spec §5.7).</summary>
     internal bool AwaitingReply { get; set; }

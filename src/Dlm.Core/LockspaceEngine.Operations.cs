@@ -214,12 +214,12 @@ public sealed partial class LockspaceEngine
             {
                 // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
                 // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
-                if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.UnlockRequested || engineLock.CancelRequested)
+                if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap != LockFlags.None)
                 {
                     return Errno.Busy;
                 }
 
-                engineLock.UnlockRequested = true;
+                engineLock.Overlap = LockFlags.ForceUnlock;
                 engineLock.Flags |= flags;
                 return Errno.Ok;
             }
@@ -270,13 +270,13 @@ public sealed partial class LockspaceEngine
                 // The master answers with CANCEL_REPLY; the waiting operation then ends with -DLM_ECANCEL.
                 if (engineLock.RemoteId == 0)
                 {
-                    if (engineLock.UnlockRequested)
+                    if (engineLock.Overlap == LockFlags.ForceUnlock)
                     {
                         return Errno.Busy; // an unlock is already waiting for the answer (spec §4.19)
                     }
 
                     // No answer from the master yet: remember the cancel; the reply or the lookup decides (spec §4.19).
-                    engineLock.CancelRequested = true;
+                    engineLock.Overlap = LockFlags.Cancel;
                     return Errno.InProgress;
                 }
 

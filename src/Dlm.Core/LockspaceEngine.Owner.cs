@@ -142,20 +142,20 @@ public sealed partial class LockspaceEngine
                     }
 
                     engineLock.RemoteId = message.LockId;
-                    if (engineLock.UnlockRequested && message.Result is Errno.Ok or Errno.InProgress)
+                    if (engineLock.Overlap == LockFlags.ForceUnlock && message.Result is Errno.Ok or Errno.InProgress)
                     {
                         UnlockOnReply(shard, engineLock, ref outgoing, completions);
                         break;
                     }
 
                     OnResult(shard, engineLock, message, extra, ref outgoing, completions);
-                    if (engineLock.CancelRequested && message.Result == Errno.InProgress)
+                    if (engineLock.Overlap == LockFlags.Cancel && message.Result == Errno.InProgress)
                     {
                         // Queued on the master while a cancel waited for this reply: send it now (spec §4.19).
                         outgoing.Add(resource.Master, OwnerMessage(MessageType.Cancel, engineLock, engineLock.RemoteId), null);
                     }
 
-                    engineLock.CancelRequested = false;
+                    engineLock.Overlap = LockFlags.None;
                     break;
                 case MessageType.ConvertReply:
                     engineLock.AwaitingReply = false;
@@ -202,10 +202,9 @@ public sealed partial class LockspaceEngine
                 continue;
             }
 
-            if (engineLock.CancelRequested || engineLock.UnlockRequested)
+            if (engineLock.Overlap != LockFlags.None)
             {
-                // Cancelled or unlocked before any request went out (spec §4.19).
-                Finish(shard, engineLock, engineLock.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
+                FinishOverlapped(shard, engineLock, completions); // cancelled or unlocked before any request went out (spec §4.19)
                 continue;
             }
 
@@ -238,9 +237,9 @@ public sealed partial class LockspaceEngine
                 continue;
             }
 
-            if (waiter.CancelRequested || waiter.UnlockRequested)
+            if (waiter.Overlap != LockFlags.None)
             {
-                Finish(shard, waiter, waiter.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
+                FinishOverlapped(shard, waiter, completions);
             }
             else if (KnowMaster(shard, resource, waiter, ref outgoing))
             {
@@ -261,10 +260,10 @@ public sealed partial class LockspaceEngine
             case Errno.InProgress:
                 engineLock.Status = engineLock.IsConversion ? QueueStatus.Convert : QueueStatus.Waiting; // a GRANT follows
                 break;
-            case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion && (engineLock.CancelRequested || engineLock.UnlockRequested):
+            case Errno.BadRequest or Errno.NotBlock when !engineLock.IsConversion && engineLock.Overlap != LockFlags.None:
                 // The cancel or unlock wins; nothing was queued (spec §4.19). The locks that waited behind
                 // this one's lookup look again, the first of them asking (spec §4.17).
-                Finish(shard, engineLock, engineLock.UnlockRequested ? Errno.Unlocked : Errno.Cancelled, completions);
+                FinishOverlapped(shard, engineLock, completions);
                 engineLock.Resource.Master = 0;
                 LookAgain(shard, engineLock.Resource, ref outgoing, completions);
                 break;
@@ -330,12 +329,20 @@ public sealed partial class LockspaceEngine
     private void UnlockOnReply(Shard shard, EngineLock engineLock, ref Outgoing outgoing,
         List<(TaskCompletionSource<int>, int)> completions)
     {
-        engineLock.UnlockRequested = false;
+        engineLock.Overlap = LockFlags.None;
         engineLock.Flags &= ~LockFlags.ValBlk; // the caller never saw the lock: there is no value to write back
         outgoing.Add(engineLock.Resource.Master, UnlockMessage(engineLock, LockFlags.ForceUnlock), null);
         engineLock.Status = QueueStatus.None;
         engineLock.RequestedMode = LockMode.Invalid;
         Finish(shard, engineLock, Errno.Unlocked, completions);
+    }
+
+    // spec §4.19: the overlapping cancel or unlock wins before anything was queued on a master.
+    private void FinishOverlapped(Shard shard, EngineLock engineLock, List<(TaskCompletionSource<int>, int)> completions)
+    {
+        var result = engineLock.OverlapResult;
+        engineLock.Overlap = LockFlags.None;
+        Finish(shard, engineLock, result, completions);
     }
 
     // A request ended without a lock (refused, cancelled): release it and complete its operation.

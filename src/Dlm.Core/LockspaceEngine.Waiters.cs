@@ -21,11 +21,9 @@ public sealed partial class LockspaceEngine
                     {
                         _locks.TryRemove(waiter.Id, out _);
                         waiter.AwaitingReply = false;
-                        if (waiter.CancelRequested || waiter.UnlockRequested)
+                        if (waiter.Overlap != LockFlags.None)
                         {
-                            var result = waiter.UnlockRequested ? Errno.Unlocked : Errno.Cancelled;
-                            waiter.CancelRequested = waiter.UnlockRequested = false;
-                            Finish(shard, waiter, result, completions);
+                            FinishOverlapped(shard, waiter, completions);
                             continue;
                         }
 
@@ -48,15 +46,16 @@ public sealed partial class LockspaceEngine
                     continue; // its master survives: the reply will come
                 }
 
-                if (engineLock.UnlockRequested)
+                if (engineLock.Overlap == LockFlags.ForceUnlock)
                 {
                     // Its master left before answering: nothing to unlock there (spec §4.19, §5.7).
-                    engineLock.UnlockRequested = engineLock.CancelRequested = engineLock.AwaitingReply = false;
-                    Finish(resource.Shard, engineLock, Errno.Unlocked, completions);
+                    engineLock.AwaitingReply = false;
+                    FinishOverlapped(resource.Shard, engineLock, completions);
                 }
-                else if (engineLock.CancelSent || engineLock.CancelRequested)
+                else if (engineLock.CancelSent || engineLock.Overlap == LockFlags.Cancel)
                 {
-                    engineLock.CancelSent = engineLock.CancelRequested = engineLock.AwaitingReply = false;
+                    engineLock.CancelSent = engineLock.AwaitingReply = false;
+                    engineLock.Overlap = LockFlags.None;
                     Cancelled(resource.Shard, engineLock, completions);
                 }
                 else if (engineLock.AwaitingReply && !engineLock.IsConversion)
