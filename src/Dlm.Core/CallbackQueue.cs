@@ -46,7 +46,7 @@ internal sealed class CallbackQueue : IAsyncDisposable
 
             try
             {
-                if (!item.Lock!.Orphaned) // an orphan's owner is gone; its adopter gets later BASTs (spec §4.21)
+                if (!item.Lock!.IsOrphan) // an orphan's owner is gone; its adopter gets later BASTs (spec §4.21)
                 {
                     item.Lock.Blocking?.Invoke(item.Lock, item.BastMode);
                 }

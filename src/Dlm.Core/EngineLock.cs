@@ -39,12 +39,11 @@ public sealed class EngineLock : Lkb
     public int OwnerPid { get; internal set; }
 
     /// <summary>Held by the node for an owner that went away (PERSISTENT, spec §4.21): no callbacks until adopted.</summary>
-    public bool IsOrphan => Volatile.Read(ref _orphan);
-
-    internal bool Orphaned
+    /// <remarks>Read off the shard lock by the callback queue, hence volatile.</remarks>
+    public bool IsOrphan
     {
         get => Volatile.Read(ref _orphan);
-        set => Volatile.Write(ref _orphan, value);
+        internal set => Volatile.Write(ref _orphan, value);
     }
 
     private bool _orphan;

@@ -52,7 +52,7 @@ public sealed partial class LockspaceEngine
     {
         MasterCopy copy => new LockDump(copy.Id, copy.OwnerNode, copy.OwnerLockId, copy.GrantedMode, copy.RequestedMode, copy.Status,
             copy.OwnerPid, (copy.SharedFlags & SharedLockFlags.Orphan) != 0),
-        EngineLock own => new LockDump(own.Id, LocalNodeId, own.RemoteId, own.GrantedMode, own.RequestedMode, own.Status, own.OwnerPid, own.Orphaned),
+        EngineLock own => new LockDump(own.Id, LocalNodeId, own.RemoteId, own.GrantedMode, own.RequestedMode, own.Status, own.OwnerPid, own.IsOrphan),
         _ => new LockDump(lkb.Id, lkb.OwnerNode, 0, lkb.GrantedMode, lkb.RequestedMode, lkb.Status),
     };
 }

@@ -193,7 +193,7 @@ public sealed partial class LockspaceEngine
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         lock (shard.Lock)
         {
-            copy.SharedFlags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan); // e.g. ORPHAN once its owner left (spec §4.21)
+            copy.SharedFlags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan); // m_flags from every message, e.g. ORPHAN once its owner left (spec §1.5, §9.1.3, §4.21)
             ReceiveValueBlock(copy, message.ExFlags, lvb);
             int result;
             var reply = true;

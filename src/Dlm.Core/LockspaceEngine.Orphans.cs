@@ -11,7 +11,7 @@ public sealed partial class LockspaceEngine
     private readonly ConcurrentDictionary<uint, EngineLock> _orphans = new();
 
     /// <summary>The orphans this node holds now.</summary>
-    public IReadOnlyList<EngineLock> Orphans => [.. _orphans.Values.Where(o => o.Orphaned && !o.Released).OrderBy(o => o.Id)];
+    public IReadOnlyList<EngineLock> Orphans => [.. _orphans.Values.Where(o => o.IsOrphan && !o.Released).OrderBy(o => o.Id)];
 
     /// <summary>
     /// The owner of <paramref name="engineLock"/> went away and the lock is PERSISTENT (spec §4.21): the node
@@ -25,12 +25,12 @@ public sealed partial class LockspaceEngine
         var shard = engineLock.Resource.Shard;
         lock (shard.Lock)
         {
-            if (engineLock.Released || engineLock.UnlockDeferred || engineLock.GrantedMode == LockMode.Invalid || engineLock.Orphaned)
+            if (engineLock.Released || engineLock.UnlockDeferred || engineLock.GrantedMode == LockMode.Invalid || engineLock.IsOrphan)
             {
                 return Errno.Invalid;
             }
 
-            engineLock.Orphaned = true; // no callback reaches the gone owner from here on
+            engineLock.IsOrphan = true; // no callback reaches the gone owner from here on
         }
 
         Cancel(engineLock); // before anyone can adopt it, so an adopter's own conversion is never the one cancelled
@@ -69,7 +69,7 @@ public sealed partial class LockspaceEngine
 
             lock (orphan.Resource.Shard.Lock)
             {
-                if (!orphan.Orphaned || orphan.Released)
+                if (!orphan.IsOrphan || orphan.Released)
                 {
                     continue;
                 }
@@ -84,7 +84,7 @@ public sealed partial class LockspaceEngine
                 orphan.Blocking = blocking;
                 orphan.LastBastMode = LockMode.Invalid; // BASTs the orphan did not see must not suppress the adopter's
                 orphan.Flags = (orphan.Flags & ~LockFlags.Persistent) | (flags & LockFlags.Persistent);
-                orphan.Orphaned = false;
+                orphan.IsOrphan = false;
                 _orphans.TryRemove(orphan.Id, out _);
                 return (orphan, Errno.Ok);
             }
@@ -103,7 +103,7 @@ public sealed partial class LockspaceEngine
             // racing the purge either gets the orphan before it or not at all.
             lock (orphan.Resource.Shard.Lock)
             {
-                if ((ownerPid == 0 || orphan.OwnerPid == ownerPid) && orphan.Orphaned && !orphan.Released
+                if ((ownerPid == 0 || orphan.OwnerPid == ownerPid) && orphan.IsOrphan && !orphan.Released
                     && _orphans.TryRemove(orphan.Id, out _)
                     && UnlockCore(orphan, LockFlags.ForceUnlock, deferred: false) is Errno.Unlocked)
                 {

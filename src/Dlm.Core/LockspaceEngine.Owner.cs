@@ -83,7 +83,7 @@ public sealed partial class LockspaceEngine
         RemoteId = remoteId,
         ExFlags = engineLock.Flags,
         Pid = engineLock.OwnerPid,
-        Flags = engineLock.Orphaned ? SharedLockFlags.Orphan : SharedLockFlags.None, // spec §1.5 m_flags, §4.21
+        Flags = engineLock.IsOrphan ? SharedLockFlags.Orphan : SharedLockFlags.None, // spec §1.5 m_flags, §4.21
         LvbSeq = engineLock.LvbSeq,
         Hash = ResourceHash.Compute(engineLock.Resource.Rsb.Name.Span),
         Status = engineLock.Status,

@@ -187,7 +187,7 @@ public sealed partial class LockspaceEngine
                 var rl = new RcomLock
                 {
                     OwnerPid = engineLock.OwnerPid,
-                    Flags = engineLock.Orphaned ? SharedLockFlags.Orphan : SharedLockFlags.None,
+                    Flags = engineLock.IsOrphan ? SharedLockFlags.Orphan : SharedLockFlags.None,
                     LockId = engineLock.Id,
                     RemoteId = engineLock.RemoteId,
                     ExFlags = engineLock.Flags,

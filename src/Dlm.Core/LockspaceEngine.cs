@@ -141,12 +141,13 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     // is the recorded master and nobody here uses the resource; otherwise ignored (and counted).
     private void ReceiveRemove(int from, ReadOnlySpan<byte> name)
     {
-        var shard = ShardOf(name);
+        var hashed = new HashedName(name);
+        var shard = ShardOf(hashed.Hash);
         lock (shard.Lock)
         {
             var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
-            var active = shard.Lookup.TryGetValue(name, out var resource) && resource.References > 0;
-            if (_directory?.NodeFor(ResourceHash.Compute(name)) == LocalNodeId && !active
+            var active = shard.HashedLookup.TryGetValue(hashed, out var resource) && resource.References > 0;
+            if (_directory?.NodeFor(hashed.Hash) == LocalNodeId && !active
                 && records.TryGetValue(name, out var master) && master == from)
             {
                 records.Remove(name);
@@ -227,17 +228,11 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
         private readonly List<(MasterCopy Copy, LockMode Bast)> _remoteEffects = [];
 
-        public Shard()
-        {
-            Lookup = Resources.GetAlternateLookup<ReadOnlySpan<byte>>();
-            HashedLookup = Resources.GetAlternateLookup<HashedName>();
-        }
+        public Shard() => HashedLookup = Resources.GetAlternateLookup<HashedName>();
 
         public Lock Lock { get; } = new();
 
         public Dictionary<byte[], Resource> Resources { get; } = new(ResourceNames.Comparer);
-
-        public Dictionary<byte[], Resource>.AlternateLookup<ReadOnlySpan<byte>> Lookup { get; }
 
         public Dictionary<byte[], Resource>.AlternateLookup<HashedName> HashedLookup { get; }
 
@@ -277,7 +272,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
             var owner = (EngineLock)lkb;
             if (owner.Blocking is null
-                || owner.Orphaned // its owner is gone; the adopter gets the BASTs that come after (spec §4.21)
+                || owner.IsOrphan // its owner is gone; the adopter gets the BASTs that come after (spec §4.21)
                 || (owner.LastCastMode != LockMode.Invalid && ModeTables.Compatible(owner.LastCastMode, mode))
                 || owner.LastBastMode == mode
                 || (owner.LastBastMode > mode && owner.LastBastMode > LockMode.ProtectedRead))
