@@ -59,9 +59,9 @@ public sealed partial class EtcdMembershipProvider
     // Self-fencing: no acknowledged keep-alive for TTL minus the margin → we can no longer prove we are a member.
     private void CheckLiveness()
     {
-        var quiet = _time.GetElapsedTime(Interlocked.Read(ref _lastAck));
-        if (quiet > _options.Ttl - _options.FenceMargin)
+        if (_time.GetTimestamp() > LiveUntil)
         {
+            var quiet = _time.GetElapsedTime(LastAcknowledged);
             Fence($"no keep-alive acknowledged for {quiet.TotalMilliseconds:F0} ms (TTL {_options.Ttl.TotalSeconds:F0} s)");
         }
     }

@@ -28,6 +28,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, Space> _spaces = new();
     private readonly TimeProvider _time;
+    private readonly long _liveWindow; // TTL minus the fencing margin, in TimeProvider ticks
     private Task _keepAlive = Task.CompletedTask;
     private ITimer? _fenceCheck;
     private long _lastAck;
@@ -37,6 +38,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     {
         _options = options;
         _time = options.TimeProvider;
+        _liveWindow = (long)((options.Ttl - options.FenceMargin).TotalSeconds * _time.TimestampFrequency);
         _logger = options.LoggerFactory.CreateLogger("Dlm.Membership.Etcd");
         _client = new EtcdClient(string.Join(",", options.Endpoints));
         _etcd = _client.GetConnection();
@@ -50,14 +52,13 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     public CancellationToken Liveness => _liveness.Token;
 
     /// <inheritdoc/>
-    public bool IsLive => !_liveness.IsCancellationRequested
-        && _time.GetElapsedTime(Interlocked.Read(ref _lastAck)) <= _options.Ttl - _options.FenceMargin;
+    public bool IsLive => !_liveness.IsCancellationRequested && _time.GetTimestamp() <= LiveUntil;
 
     /// <summary>When the last keep-alive was acknowledged (a <see cref="TimeProvider"/> timestamp).</summary>
     internal long LastAcknowledged => Interlocked.Read(ref _lastAck);
 
     /// <summary>The <see cref="TimeProvider"/> timestamp at which <see cref="IsLive"/> ends unless another keep-alive is acknowledged.</summary>
-    internal long LiveUntil => LastAcknowledged + (long)((_options.Ttl - _options.FenceMargin).TotalSeconds * _time.TimestampFrequency);
+    internal long LiveUntil => LastAcknowledged + _liveWindow;
 
     /// <summary>This process's lease: its incarnation.</summary>
     public long Lease { get; private set; }
