@@ -62,25 +62,8 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
             // it here is cheaper than taking the lock twice, and a reset can never drop a slot being
             // filled (PeerConnection still offers reserve / fill outside / commit for larger payloads).
             var mode = peer.Protocol.ClassifySend(DlmCommand.Message);
-            if (mode == SendMode.Wait)
-            {
-                var held = new byte[innerLength];
-                PacketWriter.WriteMessage(held, lockspaceId, LocalNodeId, message, extra);
-                peer.WaitingForVersion.Add(held);
-                return;
-            }
-
-            var (slot, seq) = Reserve(peer, mode, innerLength);
-            if (mode == SendMode.Plain)
-            {
-                PacketWriter.WriteMessage(slot.Span, lockspaceId, LocalNodeId, message, extra);
-            }
-            else
-            {
-                PacketWriter.WriteWrappedMessage(slot.Span, seq, lockspaceId, LocalNodeId, message, extra);
-            }
-
-            writeInline = peer.Connection.CommitLocked(slot, mayWriteInline: true);
+            PacketWriter.WriteMessage(Place(peer, mode, DlmCommand.Message, innerLength, out var slot), lockspaceId, LocalNodeId, message, extra);
+            writeInline = mode != SendMode.Wait && peer.Connection.CommitLocked(slot, mayWriteInline: true);
         }
 
         if (writeInline)
@@ -101,33 +84,38 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         bool writeInline;
         lock (peer.SyncRoot)
         {
-            // Same shape as SendMessage: reserve, fill and commit in one critical section.
             var mode = peer.Protocol.ClassifySend(DlmCommand.Rcom, rcom.Type, rcom.Result);
-            if (mode == SendMode.Wait)
-            {
-                var held = new byte[innerLength];
-                PacketWriter.WriteRcom(held, lockspaceId, LocalNodeId, rcom, payload);
-                peer.WaitingForVersion.Add(held);
-                return;
-            }
-
-            var (slot, seq) = Reserve(peer, mode, innerLength);
-            if (mode == SendMode.Plain)
-            {
-                PacketWriter.WriteRcom(slot.Span, lockspaceId, LocalNodeId, rcom, payload);
-            }
-            else
-            {
-                PacketWriter.WriteWrappedRcom(slot.Span, seq, lockspaceId, LocalNodeId, rcom, payload);
-            }
-
-            writeInline = peer.Connection.CommitLocked(slot, mayWriteInline: true);
+            PacketWriter.WriteRcom(Place(peer, mode, DlmCommand.Rcom, innerLength, out var slot), lockspaceId, LocalNodeId, rcom, payload);
+            writeInline = mode != SendMode.Wait && peer.Connection.CommitLocked(slot, mayWriteInline: true);
         }
 
         if (writeInline)
         {
             peer.Connection.WriteInline();
         }
+    }
+
+    // Under the peer lock: where the inner DLM_MSG or DLM_RCOM goes (spec §2.3): a held copy while the
+    // peer's version is unknown (released in order once it is known), a plain slot for a 3.1 peer and the
+    // stateless RCOMs, else a retained slot behind an OPTS header carrying the next sequence number.
+    private Span<byte> Place(Peer peer, SendMode mode, DlmCommand command, int innerLength, out SendSlot slot)
+    {
+        if (mode == SendMode.Wait)
+        {
+            slot = default;
+            var held = new byte[innerLength];
+            peer.WaitingForVersion.Add(held);
+            return held;
+        }
+
+        (slot, var seq) = Reserve(peer, mode, innerLength);
+        if (mode == SendMode.Plain)
+        {
+            return slot.Span;
+        }
+
+        PacketWriter.WriteOptsHeader(slot.Span, seq, LocalNodeId, command, innerLength);
+        return slot.Span[WireLimits.OptsSize..];
     }
 
     // Under the peer lock: a piggy-backed ACK first if due, then the slot; the sequence number is
