@@ -1,3 +1,4 @@
+using System.Numerics;
 using Dlm.Protocol;
 
 namespace Dlm.Core;
@@ -28,7 +29,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// </summary>
     /// <param name="name">Lockspace name, 1..64 bytes.</param>
     /// <param name="lvbLength">LVB length, a multiple of 8.</param>
-    /// <param name="shardCount">Resource table shards (independent resources proceed in parallel).</param>
+    /// <param name="shardCount">Resource table shards (independent resources proceed in parallel), rounded up to a power of two.</param>
     /// <param name="tossTime">How long an unused resource stays cached.</param>
     /// <param name="timeProvider">Time source for the cache sweeper.</param>
     /// <param name="outbox">Where messages to other nodes go (replies, GRANT, BAST); null for a single node.</param>
@@ -55,7 +56,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         Name = name;
         GlobalId = LockspaceId.Compute(name);
         LvbLength = lvbLength;
-        _shards = Enumerable.Range(0, shardCount).Select(_ => new Shard()).ToArray();
+        _shards = Enumerable.Range(0, (int)BitOperations.RoundUpToPowerOf2((uint)shardCount)).Select(_ => new Shard()).ToArray();
         _outbox = outbox;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         LocalNodeId = localNodeId;
@@ -214,7 +215,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
     private Shard ShardOf(ReadOnlySpan<byte> name) => ShardOf(ResourceHash.Compute(name));
 
-    private Shard ShardOf(uint hash) => _shards[(int)(hash % (uint)_shards.Length)];
+    private Shard ShardOf(uint hash) => _shards[(int)(hash & (uint)(_shards.Length - 1))]; // a power of two: a mask, not a division
 
     private uint NextLockId()
     {

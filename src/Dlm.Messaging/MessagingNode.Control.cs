@@ -9,6 +9,7 @@ public sealed partial class MessagingNode
     public void AddMember(int nodeId)
     {
         var peer = GetPeer(nodeId);
+        lock (peer.ReceiveLock) // AddUser may reset the receive state (spec §2.9 "shutdown stuck")
         lock (peer.SyncRoot)
         {
             Apply(peer, p => p.Protocol.AddUser(p));
@@ -35,6 +36,7 @@ public sealed partial class MessagingNode
     public async Task CloseNodeAsync(int nodeId)
     {
         var peer = GetPeer(nodeId);
+        lock (peer.ReceiveLock) // a reset: see PeerProtocol.TryAcceptInOrder
         lock (peer.SyncRoot)
         {
             Apply(peer, p => p.Protocol.CloseByConfiguration(p));
@@ -64,6 +66,7 @@ public sealed partial class MessagingNode
         await _transport.ShutdownAsync().ConfigureAwait(false);
         foreach (var peer in _peers.Values)
         {
+            lock (peer.ReceiveLock) // a reset: see PeerProtocol.TryAcceptInOrder
             lock (peer.SyncRoot)
             {
                 Apply(peer, p => p.Protocol.ResetAfterShutdown(p));

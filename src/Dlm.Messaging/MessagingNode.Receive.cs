@@ -9,7 +9,7 @@ public sealed partial class MessagingNode
     /// <inheritdoc/>
     void ITransportHandler.OnMessage(int nodeId, ReadOnlySpan<byte> message)
     {
-        if (!_peers.TryGetValue(nodeId, out var peer))
+        if (FindPeer(nodeId) is not { } peer)
         {
             return; // the transport only serves configured peers
         }
@@ -23,16 +23,20 @@ public sealed partial class MessagingNode
             return;
         }
 
-        // The transport holds peer.ReceiveLock for the whole read batch (OnReceiveBatchStart/End).
+        // The transport holds peer.ReceiveLock for the whole read batch (OnReceiveBatchStart/End). The next
+        // message in sequence needs nothing else; the rest takes the peer lock, which senders share.
         {
-            ReceiveVerdict verdict;
-            lock (peer.SyncRoot)
+            var verdict = ReceiveVerdict.Deliver;
+            if (!peer.Protocol.TryAcceptInOrder(packet))
             {
-                var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
-                verdict = peer.Protocol.OnReceive(packet, peer);
-                if (state != peer.Protocol.State || version != peer.Protocol.Version)
+                lock (peer.SyncRoot)
                 {
-                    OnStateChanged(peer, state, version);
+                    var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
+                    verdict = peer.Protocol.OnReceive(packet, peer);
+                    if (state != peer.Protocol.State || version != peer.Protocol.Version)
+                    {
+                        OnStateChanged(peer, state, version);
+                    }
                 }
             }
 
@@ -60,7 +64,7 @@ public sealed partial class MessagingNode
     {
         // Messages from one peer reach the handler in sequence order even when they arrive on
         // two sockets (main and othercon, spec §3.3): one batch at a time per peer.
-        if (_peers.TryGetValue(nodeId, out var peer))
+        if (FindPeer(nodeId) is { } peer)
         {
             peer.ReceiveLock.Enter();
         }
@@ -69,7 +73,7 @@ public sealed partial class MessagingNode
     /// <inheritdoc/>
     void ITransportHandler.OnReceiveBatchEnd(int nodeId)
     {
-        if (_peers.TryGetValue(nodeId, out var peer))
+        if (FindPeer(nodeId) is { } peer)
         {
             if (peer.BatchDelivered > 0)
             {
@@ -84,7 +88,7 @@ public sealed partial class MessagingNode
     /// <inheritdoc/>
     void ITransportHandler.OnConnected(int nodeId, int retransmitted)
     {
-        if (retransmitted > 0 && _peers.TryGetValue(nodeId, out var peer))
+        if (retransmitted > 0 && FindPeer(nodeId) is { } peer)
         {
             Interlocked.Add(ref peer.Retransmitted, retransmitted);
             MessagingMetrics.Retransmits.Add(retransmitted);

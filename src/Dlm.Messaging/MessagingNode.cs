@@ -141,9 +141,8 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         }
     }
 
-    private Peer GetPeer(int nodeId) => (uint)nodeId < (uint)_peerArray.Length && _peerArray[nodeId] is { } fast
-        ? fast
-        : _peers.TryGetValue(nodeId, out var peer)
-        ? peer
-        : throw new ArgumentException($"Node {nodeId} is not a configured peer of node {LocalNodeId}; add it to the cluster configuration first.", nameof(nodeId));
+    private Peer GetPeer(int nodeId) => FindPeer(nodeId)
+        ?? throw new ArgumentException($"Node {nodeId} is not a configured peer of node {LocalNodeId}; add it to the cluster configuration first.", nameof(nodeId));
+
+    private Peer? FindPeer(int nodeId) => (uint)nodeId < (uint)_peerArray.Length ? _peerArray[nodeId] : _peers.GetValueOrDefault(nodeId);
 }

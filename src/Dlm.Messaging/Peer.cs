@@ -29,7 +29,9 @@ internal sealed class Peer : IPeerActions
     /// <summary>
     /// Held from the sequence check through the handler call, so that messages from this peer
     /// reach the handler in sequence order even when they arrive on two sockets (main and
-    /// othercon, spec §3.3). Taken before <see cref="SyncRoot"/>, never after it.
+    /// othercon, spec §3.3). It also guards the receive-side sequence state, which the in-order
+    /// path reads and advances without <see cref="SyncRoot"/> (<see cref="PeerProtocol.TryAcceptInOrder"/>):
+    /// whatever can reset that state holds both. Taken before <see cref="SyncRoot"/>, never after it.
     /// </summary>
     public Lock ReceiveLock { get; } = new();
 

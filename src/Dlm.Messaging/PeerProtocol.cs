@@ -5,8 +5,9 @@ namespace Dlm.Messaging;
 /// <summary>
 /// The midcomms state of one peer (spec §2.2) and its rules: what to wrap (§2.3), what to accept
 /// (§2.4–§2.5), acknowledgements (§2.6), version detection (§2.8) and the FIN handshake (§2.9).
-/// Pure: no sockets, no clocks, no locks; the caller serialises calls (the peer lock) and carries
-/// out the effects through <see cref="IPeerActions"/>.
+/// Pure: no sockets, no clocks, no locks; the caller serialises calls (the peer lock, and for anything
+/// that receives or resets also the receive lock, see <see cref="TryAcceptInOrder"/>) and carries out
+/// the effects through <see cref="IPeerActions"/>.
 /// </summary>
 internal sealed partial class PeerProtocol
 {
@@ -88,6 +89,34 @@ internal sealed partial class PeerProtocol
 
     /// <summary>Assigns the next sequence number to a wrapped message (under the queue lock, spec §2.3).</summary>
     public uint AssignSequence() => SeqSend++;
+
+    /// <summary>
+    /// The common case of spec §2.4–§2.5, taken without the peer lock: a wrapped DLM_MSG or DLM_RCOM from
+    /// a 3.2 peer with the next sequence number and the peer's node id, after which no ACK is due yet.
+    /// Accepts it exactly as <see cref="OnReceive"/> would and returns true; returns false, changing
+    /// nothing, for anything else (the caller then takes the peer lock and calls <see cref="OnReceive"/>).
+    /// </summary>
+    /// <remarks>
+    /// The caller holds the peer's receive lock. Every writer of <see cref="SeqNext"/> and
+    /// <see cref="Version"/> holds it too (the receive path, and every caller that can reset), so both are
+    /// stable here. A sender's piggy-backed ACK (under the peer lock only) may zero <see cref="UlpDelivered"/>
+    /// meanwhile; a lost count changes only when the next ACK goes, never what it acknowledges, which is
+    /// the <see cref="SeqNext"/> the sender read: a delivery this path made, or an earlier one.
+    /// </remarks>
+    public bool TryAcceptInOrder(in Packet packet)
+    {
+        if (Version != ProtocolVersion.V32 || packet.Header.Version != ProtocolVersion.V32 || packet.Header.Command != DlmCommand.Opts
+            || packet.Kind == DlmCommand.Fin || packet.Header.Sequence != SeqNext || packet.Inner.NodeId != NodeId
+            || UlpDelivered >= ReceiveAckThreshold)
+        {
+            return false;
+        }
+
+        SeqNext++;
+        UlpDelivered++;
+        Delivered++;
+        return true;
+    }
 
     /// <summary>Processes one decoded message from the peer (spec §2.4).</summary>
     public ReceiveVerdict OnReceive(in Packet packet, IPeerActions actions)

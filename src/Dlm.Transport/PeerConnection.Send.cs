@@ -120,7 +120,7 @@ public sealed partial class PeerConnection
         while (true)
         {
             byte[] source;
-            int offset, length;
+            int offset, length, ackLength = 0;
             lock (SyncRoot)
             {
                 if (_main != socket || _sending)
@@ -136,7 +136,8 @@ public sealed partial class PeerConnection
                 }
                 else
                 {
-                    (source, offset, length) = (buffer, 0, FillLocked(buffer));
+                    ackLength = ClaimLocked(buffer);
+                    (source, offset, length) = (buffer, 0, ackLength + _batch.Length);
                 }
 
                 if (length == 0)
@@ -149,6 +150,7 @@ public sealed partial class PeerConnection
 
             try
             {
+                _batch.CopyTo(buffer.AsSpan(ackLength)); // empty when sending a remainder
                 for (var sent = 0; sent < length;)
                 {
                     sent += await socket.SendAsync(source.AsMemory(offset + sent, length - sent), SocketFlags.None, ct).ConfigureAwait(false);
@@ -168,6 +170,7 @@ public sealed partial class PeerConnection
             {
                 lock (SyncRoot)
                 {
+                    _queue.Unpin(_batch);
                     _sending = false;
                     _lastWriteEnd = _options.TimeProvider.GetTimestamp();
                 }
@@ -184,12 +187,17 @@ public sealed partial class PeerConnection
     {
         Socket? socket;
         byte[] buffer;
-        int length;
+        int length, ackLength = 0;
         lock (SyncRoot)
         {
             socket = _main;
             buffer = _inline ??= GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
-            length = socket is null || _connecting ? 0 : FillLocked(buffer);
+            if (socket is not null && !_connecting)
+            {
+                ackLength = ClaimLocked(buffer);
+            }
+
+            length = ackLength + _batch.Length;
             if (length == 0)
             {
                 _sending = false;
@@ -202,6 +210,7 @@ public sealed partial class PeerConnection
         SocketError error;
         try
         {
+            _batch.CopyTo(buffer.AsSpan(ackLength));
             sent = socket!.Send(buffer, 0, length, SocketFlags.None, out error);
         }
         catch (ObjectDisposedException)
@@ -218,6 +227,7 @@ public sealed partial class PeerConnection
 
         lock (SyncRoot)
         {
+            _queue.Unpin(_batch);
             _sending = false;
             _lastWriteEnd = _options.TimeProvider.GetTimestamp();
             if (!failed && sent < length && _main == socket)

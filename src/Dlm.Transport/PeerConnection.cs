@@ -29,6 +29,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _sending;              // one writer at a time owns the main socket's send side: the loop or an inline writer
     private long _lastWriteEnd;         // when the last socket write returned (TimeProvider timestamp)
     private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder
+    private readonly WriteQueue.Batch _batch = new(); // what the writer owning the send side claimed (see ClaimLocked)
     private int _remainderOffset, _remainderLength;
     private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
     private bool _ackPending;
@@ -142,8 +143,10 @@ public sealed partial class PeerConnection : IAsyncDisposable
         SignalLocked();
     }
 
-    // Under the lock: the pending ACK (if any) and then whole queued messages, for one socket write.
-    private int FillLocked(byte[] buffer)
+    // Under the lock: the pending ACK (if any) written into the buffer, then whole queued messages claimed
+    // for the same socket write into _batch. Returns the ACK's length; the caller copies the batch in after
+    // it (CopyBatch) without the lock, so producers and the receiver do not wait for a 64 KiB copy.
+    private int ClaimLocked(byte[] buffer)
     {
         var used = 0;
         if (_ackPending)
@@ -152,7 +155,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
             _ackPending = false;
         }
 
-        used += _queue.CopyOut(buffer.AsSpan(used), out _);
+        _queue.Claim(buffer.Length - used, _batch);
         CheckCapacityLocked();
         return used;
     }

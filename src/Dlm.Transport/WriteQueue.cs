@@ -66,7 +66,7 @@ internal sealed class WriteQueue
     {
         if (_current is null || ChunkSize - _current.Used < length)
         {
-            if (_current is { Live: 0 })
+            if (_current is { Live: 0, Pins: 0 })
             {
                 ArrayPool<byte>.Shared.Return(_current.Data);
             }
@@ -109,26 +109,27 @@ internal sealed class WriteQueue
     }
 
     /// <summary>
-    /// Copies whole committed entries, in order, into <paramref name="destination"/> and marks them
-    /// handed to the socket. Stops at the first uncommitted entry or when the next one does not fit.
+    /// Hands whole committed entries, in order, to one socket write of at most <paramref name="maxBytes"/>
+    /// bytes: marks them sent and records their bytes in <paramref name="batch"/> (adjacent entries as one
+    /// range), which keeps their chunks out of the pool until <see cref="Unpin"/>, so the caller can copy
+    /// them out after releasing the lock. Stops at the first uncommitted entry or when the next one does
+    /// not fit. Returns the bytes claimed.
     /// </summary>
-    public int CopyOut(Span<byte> destination, out int messages)
+    public int Claim(int maxBytes, Batch batch)
     {
-        var written = 0;
-        messages = 0;
+        var claimed = 0;
         while (_cursor < _count)
         {
             ref var e = ref At(_cursor);
             if ((e.Flags & EntryFlags.Skip) == 0)
             {
-                if ((e.Flags & EntryFlags.Committed) == 0 || e.Length > destination.Length - written)
+                if ((e.Flags & EntryFlags.Committed) == 0 || e.Length > maxBytes - claimed)
                 {
                     break;
                 }
 
-                e.Chunk.Data.AsSpan(e.Offset, e.Length).CopyTo(destination[written..]);
-                written += e.Length;
-                messages++;
+                batch.Add(e.Chunk, e.Offset, e.Length);
+                claimed += e.Length;
             }
 
             e.Flags |= EntryFlags.Sent;
@@ -136,7 +137,21 @@ internal sealed class WriteQueue
         }
 
         DropHead(0, ignoreSequence: true);
-        return written;
+        return claimed;
+    }
+
+    /// <summary>The batch's bytes were copied out: its chunks may go back to the pool once nothing else holds them.</summary>
+    public void Unpin(Batch batch)
+    {
+        foreach (var chunk in batch.Pinned)
+        {
+            if (--chunk.Pins == 0 && chunk.Live == 0 && chunk != _current)
+            {
+                ArrayPool<byte>.Shared.Return(chunk.Data);
+            }
+        }
+
+        batch.Clear();
     }
 
     /// <summary>Drops retained entries whose sequence is before <paramref name="nextExpected"/> (wrap-safe, spec §2.6).</summary>
@@ -230,7 +245,7 @@ internal sealed class WriteQueue
             _headId++;
             _count--;
             _cursor = Math.Max(0, _cursor - 1);
-            if (--chunk.Live == 0 && chunk != _current)
+            if (--chunk.Live == 0 && chunk != _current && chunk.Pins == 0)
             {
                 ArrayPool<byte>.Shared.Return(chunk.Data);
             }
@@ -272,11 +287,70 @@ internal sealed class WriteQueue
         public uint Sequence = sequence;
     }
 
-    private sealed class Chunk(byte[] data)
+    /// <summary>One 64 KiB buffer that consecutive entries are reserved in.</summary>
+    internal sealed class Chunk(byte[] data)
     {
         public byte[] Data { get; } = data;
         public int Used { get; set; }
+
+        /// <summary>Entries in the queue that live here.</summary>
         public int Live { get; set; }
+
+        /// <summary>Claimed batches still copying from here (<see cref="Claim"/> to <see cref="Unpin"/>).</summary>
+        public int Pins { get; set; }
+    }
+
+    /// <summary>
+    /// Bytes claimed for one socket write: ranges of chunks, copied out without the lock (spec §3.4:
+    /// whole messages, in order). Reused by its one writer; pins are taken and dropped under the lock.
+    /// </summary>
+    internal sealed class Batch
+    {
+        private readonly List<(Chunk Chunk, int Offset, int Length)> _ranges = [];
+        private readonly List<Chunk> _pinned = [];
+
+        public int Length { get; private set; }
+
+        public int Messages { get; private set; }
+
+        public void Add(Chunk chunk, int offset, int length)
+        {
+            Length += length;
+            Messages++;
+            if (_ranges.Count > 0 && _ranges[^1] is var (last, start, size) && last == chunk && start + size == offset)
+            {
+                _ranges[^1] = (last, start, size + length); // consecutive reservations are adjacent bytes
+                return;
+            }
+
+            if (_pinned.Count == 0 || _pinned[^1] != chunk)
+            {
+                chunk.Pins++;
+                _pinned.Add(chunk);
+            }
+
+            _ranges.Add((chunk, offset, length));
+        }
+
+        /// <summary>Copies the claimed bytes, in order; outside the lock (committed bytes never change).</summary>
+        public void CopyTo(Span<byte> destination)
+        {
+            var at = 0;
+            foreach (var (chunk, offset, length) in _ranges)
+            {
+                chunk.Data.AsSpan(offset, length).CopyTo(destination[at..]);
+                at += length;
+            }
+        }
+
+        public List<Chunk> Pinned => _pinned;
+
+        public void Clear()
+        {
+            _ranges.Clear();
+            _pinned.Clear();
+            Length = Messages = 0;
+        }
     }
 }
 

@@ -415,6 +415,53 @@ public sealed class WriteQueueTests
         }
     }
 
+    [Fact]
+    public void Claim_BatchCopiedAfterItsMessagesWereAcknowledged_StillHasTheirBytes()
+    {
+        // The socket writer claims messages under the lock and copies them out after releasing it; an
+        // ACK (of an earlier connection's delivery, spec §2.7) may drop them meanwhile. Their chunk must
+        // stay out of the pool until the batch is unpinned, or the copy would read someone else's bytes.
+        var q = new WriteQueue();
+        Add(q, 0xAA, 100, retained: true, sequence: 0);
+        var batch = new WriteQueue.Batch();
+        Assert.Equal(100, q.Claim(ChunkSize, batch));
+        Add(q, 0xEE, ChunkSize - 50, retained: true, sequence: 1); // does not fit: the first chunk is no longer current
+        q.Release(1);                                            // the claimed message is acknowledged
+
+        var other = ArrayPool<byte>.Shared.Rent(ChunkSize);
+        try
+        {
+            other.AsSpan().Fill(0x55);
+            var copied = new byte[batch.Length];
+            batch.CopyTo(copied);
+            Assert.All(copied, b => Assert.Equal(0xAA, b));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(other);
+        }
+
+        q.Unpin(batch);
+        Assert.Equal(0, batch.Length);
+    }
+
+    [Fact]
+    public void Claim_AdjacentMessages_OneRangeAndEveryMessageCounted()
+    {
+        var q = new WriteQueue();
+        Add(q, 1, 10);
+        Add(q, 2, 20);
+        var batch = new WriteQueue.Batch();
+
+        Assert.Equal(30, q.Claim(ChunkSize, batch));
+
+        Assert.Equal(2, batch.Messages);
+        var copied = new byte[30];
+        batch.CopyTo(copied);
+        Assert.Equal(Expected((1, 10), (2, 20)), copied);
+        q.Unpin(batch);
+    }
+
     // ---- helpers ----------------------------------------------------------------------------------
 
     private static SendSlot Add(WriteQueue q, byte fill, int length, bool retained = false, uint sequence = 0, bool commit = true)
