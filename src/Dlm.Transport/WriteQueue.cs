@@ -15,7 +15,7 @@ internal sealed class WriteQueue
 {
     private const int ChunkSize = 64 * 1024;
 
-    private Entry[] _ring = new Entry[256];
+    private Entry[] _ring = new Entry[256]; // a power of two, doubled when full: indexes wrap with a mask
     private int _head;          // ring index of the oldest entry
     private int _count;         // entries held
     private int _cursor;        // entries from the head already handed to a socket write
@@ -241,7 +241,7 @@ internal sealed class WriteQueue
 
             var chunk = e.Chunk;
             e = default;
-            _head = (_head + 1) % _ring.Length;
+            _head = (_head + 1) & (_ring.Length - 1);
             _headId++;
             _count--;
             _cursor = Math.Max(0, _cursor - 1);
@@ -254,7 +254,7 @@ internal sealed class WriteQueue
         return dropped;
     }
 
-    private ref Entry At(int offsetFromHead) => ref _ring[(_head + offsetFromHead) % _ring.Length];
+    private ref Entry At(int offsetFromHead) => ref _ring[(_head + offsetFromHead) & (_ring.Length - 1)];
 
     private void Grow()
     {
