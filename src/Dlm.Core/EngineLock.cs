@@ -8,12 +8,14 @@ namespace Dlm.Core;
 /// </summary>
 public sealed class EngineLock : Lkb
 {
-    internal EngineLock(LockspaceEngine engine, Resource resource, uint id, LockMode mode, LockFlags flags, Action<EngineLock, LockMode>? blocking)
+    internal EngineLock(Resource resource, uint id, LockMode mode, LockFlags flags, Action<EngineLock, LockMode>? blocking)
         : base(id, mode, flags, blocking is not null)
     {
-        Engine = engine;
         Resource = resource;
-        Blocking = blocking;
+        if (blocking is not null)
+        {
+            Blocking = blocking; // a reference store costs a write barrier: none for the usual null
+        }
     }
 
     /// <summary>The granted mode (IV before the first grant and after unlock).</summary>
@@ -28,7 +30,7 @@ public sealed class EngineLock : Lkb
     /// <summary>The resource name.</summary>
     public ReadOnlyMemory<byte> Name => Resource.Rsb.Name;
 
-    internal LockspaceEngine Engine { get; }
+    internal LockspaceEngine Engine => Resource.Engine;
 
     internal Resource Resource { get; }
 
@@ -84,11 +86,14 @@ public sealed class EngineLock : Lkb
 /// <summary>A resource in a lockspace engine: its master copy and how many locks reference it.</summary>
 public sealed class Resource
 {
-    internal Resource(byte[] name, int lvbLength, LockspaceEngine.Shard shard)
+    internal Resource(LockspaceEngine engine, byte[] name, LockspaceEngine.Shard shard)
     {
-        Rsb = new Rsb(name, lvbLength);
+        Engine = engine;
+        Rsb = new Rsb(name, engine.LvbLength);
         Shard = shard;
     }
+
+    internal LockspaceEngine Engine { get; }
 
     /// <summary>The shard that owns this resource (found once, by the name's hash).</summary>
     internal LockspaceEngine.Shard Shard { get; }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Dlm.Protocol;
 
 namespace Dlm.Core;
@@ -269,8 +270,21 @@ public sealed partial class LockspaceEngine
         Release(shard, copy.Resource);
     }
 
-    // Under the shard lock: the grant effects of master copies become GRANT/BAST messages to their owners.
+    // Under the shard lock: the grant effects of master copies become GRANT/BAST messages to their owners;
+    // the local ones are returned for Flush. Nothing to do on the uncontended local path, which stays small.
     private static (EngineLock, LockMode, TaskCompletionSource<int>?)[]? TakeAll(Shard shard, ref Outgoing outgoing)
+    {
+        if (shard.HasRemoteEffects)
+        {
+            AddRemoteEffects(shard, ref outgoing);
+        }
+
+        return shard.HasEffects ? shard.TakeEffects() : null;
+    }
+
+    // Out of line: its message locals would otherwise widen (and be zeroed in) every caller's frame.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AddRemoteEffects(Shard shard, ref Outgoing outgoing)
     {
         foreach (var (copy, bast) in shard.TakeRemoteEffects())
         {
@@ -278,23 +292,27 @@ public sealed partial class LockspaceEngine
             message.BastMode = bast == LockMode.Invalid ? LockMode.Null : bast;
             outgoing.Add(copy.OwnerNode, message, bast == LockMode.Invalid ? copy.ValueBlock : null);
         }
-
-        return shard.HasEffects ? shard.TakeEffects() : null;
     }
 
     private void Flush(Outgoing outgoing, (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects)
     {
         if (outgoing.Messages is { } messages)
         {
-            foreach (var (node, message, extra) in messages)
-            {
-                _outbox?.Send(node, GlobalId, message, extra);
-            }
+            Send(messages);
         }
 
         if (effects is not null)
         {
             Deliver(effects);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // as AddRemoteEffects
+    private void Send(List<(int Node, DlmMessage Message, byte[] Extra)> messages)
+    {
+        foreach (var (node, message, extra) in messages)
+        {
+            _outbox?.Send(node, GlobalId, message, extra);
         }
     }
 

@@ -61,11 +61,12 @@ public sealed partial class LockspaceEngine
 
             ThrowIfFenced();
             var resource = Acquire(shard, new HashedName(request.Name, request.Hash)); // hashed once for the shard and the dictionary
-            var engineLock = new EngineLock(this, resource, NextLockId(), request.Mode, request.Flags, request.Blocking)
+            var engineLock = new EngineLock(resource, NextLockId(), request.Mode, request.Flags, request.Blocking) { OwnerPid = request.OwnerPid };
+            if ((request.Flags & LockFlags.ValBlk) != 0)
             {
-                ValueBlock = (request.Flags & LockFlags.ValBlk) != 0 ? new byte[LvbLength] : null,
-                OwnerPid = request.OwnerPid,
-            };
+                engineLock.ValueBlock = new byte[LvbLength];
+            }
+
             int result;
             if (!KnowMaster(shard, resource, engineLock, ref outgoing))
             {
@@ -376,7 +377,7 @@ public sealed partial class LockspaceEngine
         if (!shard.HashedLookup.TryGetValue(name, out var resource))
         {
             var key = name.Name.ToArray();
-            resource = new Resource(key, LvbLength, shard);
+            resource = new Resource(this, key, shard);
             shard.Resources.Add(key, resource);
         }
 

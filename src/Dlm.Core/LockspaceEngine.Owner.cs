@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Dlm.Protocol;
 
 namespace Dlm.Core;
@@ -6,15 +7,15 @@ public sealed partial class LockspaceEngine
 {
     // Under the shard lock: true when the lock's resource has a known master (spec §4.17 steps 1-3).
     // Otherwise the lock waits for the master; the first waiter's LOOKUP goes to the directory node.
-    private bool KnowMaster(Shard shard, Resource resource, EngineLock engineLock, ref Outgoing outgoing)
-    {
-        if (_directory is null || resource.Master != 0)
-        {
-            return true;
-        }
+    private bool KnowMaster(Shard shard, Resource resource, EngineLock engineLock, ref Outgoing outgoing) =>
+        _directory is not { } directory || resource.Master != 0 || FindMaster(directory, shard, resource, engineLock, ref outgoing);
 
+    // Out of line (its message locals would widen every request's frame): ask the directory, or be it.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool FindMaster(DirectoryNodes directory, Shard shard, Resource resource, EngineLock engineLock, ref Outgoing outgoing)
+    {
         var name = resource.Rsb.Name.Span;
-        var directoryNode = _directory.NodeFor(ResourceHash.Compute(name));
+        var directoryNode = directory.NodeFor(ResourceHash.Compute(name));
         if (directoryNode == LocalNodeId)
         {
             resource.Master = DirectoryRecord(shard, name, LocalNodeId);

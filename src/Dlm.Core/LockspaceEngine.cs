@@ -239,6 +239,8 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
         public bool HasEffects => _effects.Count > 0;
 
+        public bool HasRemoteEffects => _remoteEffects.Count > 0;
+
         /// <summary>Directory records for names whose directory node is this node: name → master (spec §4.17).</summary>
         public Dictionary<byte[], int> Directory { get; } = new(ResourceNames.Comparer);
 

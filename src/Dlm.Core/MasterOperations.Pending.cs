@@ -13,11 +13,6 @@ public static partial class MasterOperations
     {
         ArgumentNullException.ThrowIfNull(rsb);
         ArgumentNullException.ThrowIfNull(effects);
-        if (rsb.Converting.Count == 0 && rsb.Waiting.Count == 0)
-        {
-            return; // nothing waits: nothing to grant, nobody to send a blocking callback for
-        }
-
         GrantPendingConversions(rsb, effects, out var high, out var cw);
         foreach (var lkb in rsb.Waiting.ToArray())
         {

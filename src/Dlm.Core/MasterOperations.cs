@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Dlm.Protocol;
 
 namespace Dlm.Core;
@@ -119,7 +120,11 @@ public static partial class MasterOperations
 
         Dequeue(rsb, lkb);
         lkb.Status = QueueStatus.None;
-        GrantPending(rsb, effects);
+        if (rsb.Converting.Count != 0 || rsb.Waiting.Count != 0)
+        {
+            GrantPending(rsb, effects); // else nothing waits, so nothing to grant or to send a BAST for
+        }
+
         if (rsb.IsUnused)
         {
             rsb.ValueBlock = null; // the resource LVB goes with its last lock (spec §4.14)
@@ -162,7 +167,11 @@ public static partial class MasterOperations
     internal static void Grant(Rsb rsb, Lkb lkb)
     {
         ValueBlocks.OnGrant(rsb, lkb);
-        Dequeue(rsb, lkb);
+        if (lkb.Status != QueueStatus.None)
+        {
+            Dequeue(rsb, lkb); // a new request granted at once is on no queue yet
+        }
+
         lkb.GrantedMode = lkb.RequestedMode;
         lkb.RequestedMode = LockMode.Invalid;
         lkb.HighBast = LockMode.Null;
@@ -207,6 +216,7 @@ public static partial class MasterOperations
         lkb.Status = status;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // on every unlock
     private static void Dequeue(Rsb rsb, Lkb lkb)
     {
         var queue = lkb.Status switch
