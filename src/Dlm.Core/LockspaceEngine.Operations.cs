@@ -21,8 +21,8 @@ public sealed partial class LockspaceEngine
             throw new ArgumentException("An ORPHAN request adopts a held lock and creates none: call AdoptOrphan (spec §4.21).", nameof(flags));
         }
 
-        var request = new NewLock(name, ResourceHash.Compute(name), mode, flags, blocking, ownerPid == 0 ? Environment.ProcessId : ownerPid);
-        if (!_running || RequestNow(request) is not var (engineLock, result, pending))
+        var request = new NewLock(name, ResourceHash.Compute(name), mode, flags, blocking, ownerPid == 0 ? ThisProcess : ownerPid);
+        if (!_running || RequestNow(request, out var result, out var pending) is not { } engineLock)
         {
             return RequestWhenRunningAsync(request, cancellationToken);
         }
@@ -36,7 +36,7 @@ public sealed partial class LockspaceEngine
         while (true)
         {
             await WaitUntilRunningAsync(cancellationToken).ConfigureAwait(false);
-            if (RequestNow(request) is var (engineLock, result, pending))
+            if (RequestNow(request, out var result, out var pending) is { } engineLock)
             {
                 return pending is null ? (engineLock, result) : (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
             }
@@ -47,15 +47,16 @@ public sealed partial class LockspaceEngine
         CancellationToken cancellationToken) => (engineLock, await WaitAsync(engineLock, pending, cancellationToken).ConfigureAwait(false));
 
     // Under the shard lock: the request made (granted, refused, queued or sent), or null while the lockspace is stopped.
-    private (EngineLock Lock, int Result, TaskCompletionSource<int>? Pending)? RequestNow(NewLock request)
+    private EngineLock? RequestNow(in NewLock request, out int result, out TaskCompletionSource<int>? pending)
     {
         var shard = ShardOf(request.Hash);
-        TaskCompletionSource<int>? pending = null;
+        pending = null;
         var outgoing = new Outgoing();
         lock (shard.Lock)
         {
             if (!_running)
             {
+                result = 0;
                 return null;
             }
 
@@ -67,7 +68,6 @@ public sealed partial class LockspaceEngine
                 engineLock.ValueBlock = new byte[LvbLength];
             }
 
-            int result;
             if (!KnowMaster(shard, resource, engineLock, ref outgoing))
             {
                 result = Errno.InProgress; // waiting for the directory's answer
@@ -103,9 +103,11 @@ public sealed partial class LockspaceEngine
             // for the same lock, and one lock's callbacks keep their order (spec §4.15, §4.18).
             var effects = TakeAll(shard, ref outgoing); // first: it adds to `outgoing`, which Flush takes by value
             Flush(outgoing, effects);
-            return (engineLock, result, pending);
+            return engineLock;
         }
     }
+
+    private static readonly int ThisProcess = Environment.ProcessId;
 
     private readonly record struct NewLock(byte[] Name, uint Hash, LockMode Mode, LockFlags Flags, Action<EngineLock, LockMode>? Blocking, int OwnerPid);
 

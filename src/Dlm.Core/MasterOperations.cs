@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Dlm.Protocol;
 
 namespace Dlm.Core;
@@ -206,14 +207,25 @@ public static partial class MasterOperations
             at++;
         }
 
-        rsb.Granted.Insert(at, lkb);
+        Insert(rsb.Granted, at, lkb);
         lkb.Status = QueueStatus.Granted;
     }
 
     private static void Enqueue(List<Lkb> queue, Lkb lkb, QueueStatus status)
     {
-        queue.Insert(lkb.Has(LockFlags.HeadQue) ? 0 : queue.Count, lkb);
+        Insert(queue, lkb.Has(LockFlags.HeadQue) ? 0 : queue.Count, lkb);
         lkb.Status = status;
+    }
+
+    // List.Insert stores through the Lkb[] it wraps, which for a derived lock (EngineLock, MasterCopy) costs
+    // an array-covariance check on every store; a span over that array was checked once, when made.
+    private static void Insert(List<Lkb> queue, int at, Lkb lkb)
+    {
+        var count = queue.Count;
+        CollectionsMarshal.SetCount(queue, count + 1);
+        var items = CollectionsMarshal.AsSpan(queue);
+        items[at..count].CopyTo(items[(at + 1)..]);
+        items[at] = lkb;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // on every unlock
