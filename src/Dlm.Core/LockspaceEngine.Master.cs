@@ -97,7 +97,7 @@ public sealed partial class LockspaceEngine
                 return;
             }
 
-            var copy = new MasterCopy(resource, NextLockId(), from, message.LockId, message.RequestedMode, message.ExFlags,
+            var copy = new MasterCopy(resource, NextLockId(shard), from, message.LockId, message.RequestedMode, message.ExFlags,
                 (message.Asts & AstFlags.Blocking) != 0)
             {
                 OwnerPid = message.Pid,

@@ -21,7 +21,7 @@ public sealed partial class LockspaceEngine
             throw new ArgumentException("An ORPHAN request adopts a held lock and creates none: call AdoptOrphan (spec §4.21).", nameof(flags));
         }
 
-        var request = new NewLock(name, ResourceHash.Compute(name), mode, flags, blocking, ownerPid == 0 ? ThisProcess : ownerPid);
+        var request = new NewLock(name, ResourceNames.Hash(name), mode, flags, blocking, ownerPid == 0 ? ThisProcess : ownerPid);
         if (!_running || RequestNow(request, out var result, out var pending) is not { } engineLock)
         {
             return RequestWhenRunningAsync(request, cancellationToken);
@@ -62,7 +62,7 @@ public sealed partial class LockspaceEngine
 
             ThrowIfFenced();
             var resource = Acquire(shard, new HashedName(request.Name, request.Hash)); // hashed once for the shard and the dictionary
-            var engineLock = new EngineLock(resource, NextLockId(), request.Mode, request.Flags, request.Blocking) { OwnerPid = request.OwnerPid };
+            var engineLock = new EngineLock(resource, NextLockId(shard), request.Mode, request.Flags, request.Blocking) { OwnerPid = request.OwnerPid };
             if ((request.Flags & LockFlags.ValBlk) != 0)
             {
                 engineLock.ValueBlock = new byte[LvbLength];

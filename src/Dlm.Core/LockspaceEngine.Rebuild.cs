@@ -49,7 +49,7 @@ public sealed partial class LockspaceEngine
         lock (shard.Lock)
         {
             shard.HashedLookup.TryGetValue(hashed, out var resource);
-            var weAreDirectory = _directory!.NodeFor(hashed.Hash) == LocalNodeId;
+            var weAreDirectory = _directory!.NodeFor(ResourceHash.Compute(name)) == LocalNodeId;
             if (resource?.Master != LocalNodeId && !(weAreDirectory && resource is null or { Master: 0 } && DirectoryRecord(shard, name, LocalNodeId) == LocalNodeId))
             {
                 return (Errno.BadRequest, 0);
@@ -73,7 +73,7 @@ public sealed partial class LockspaceEngine
             }
 
             resource.Master = LocalNodeId;
-            var copy = new MasterCopy(resource, NextLockId(), from, rl.LockId, rl.RequestedMode, rl.ExFlags, (rl.Asts & AstFlags.Blocking) != 0)
+            var copy = new MasterCopy(resource, NextLockId(shard), from, rl.LockId, rl.RequestedMode, rl.ExFlags, (rl.Asts & AstFlags.Blocking) != 0)
             {
                 GrantedMode = rl.GrantedMode,
                 LvbSeq = rl.LvbSeq,

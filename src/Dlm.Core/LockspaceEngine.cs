@@ -148,7 +148,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         {
             var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
             var active = shard.HashedLookup.TryGetValue(hashed, out var resource) && resource.References > 0;
-            if (_directory?.NodeFor(hashed.Hash) == LocalNodeId && !active
+            if (_directory?.NodeFor(ResourceHash.Compute(name)) == LocalNodeId && !active
                 && records.TryGetValue(name, out var master) && master == from)
             {
                 records.Remove(name);
@@ -213,14 +213,22 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
     private DlmException Fenced() => new($"Lockspace '{Name}': node {LocalNodeId} can no longer prove it is a member (fenced); it grants no lock.");
 
-    private Shard ShardOf(ReadOnlySpan<byte> name) => ShardOf(ResourceHash.Compute(name));
+    private Shard ShardOf(ReadOnlySpan<byte> name) => ShardOf(ResourceNames.Hash(name));
 
     private Shard ShardOf(uint hash) => _shards[(int)(hash & (uint)(_shards.Length - 1))]; // a power of two: a mask, not a division
 
-    private uint NextLockId()
+    // Under the shard lock: a node-wide unique lock id (≥ 1, spec §1.11). Each shard takes ids from the
+    // engine's counter a block at a time, so a lock costs no interlocked operation of its own.
+    private uint NextLockId(Shard shard)
     {
-        var id = (uint)Interlocked.Increment(ref _lastLockId);
-        return id == 0 ? (uint)Interlocked.Increment(ref _lastLockId) : id; // lock ids are ≥ 1 (spec §1.11)
+        if (shard.NextId == shard.IdsEnd)
+        {
+            var end = (uint)Interlocked.Add(ref _lastLockId, Shard.IdBlock);
+            (shard.NextId, shard.IdsEnd) = (end - Shard.IdBlock + 1, end + 1);
+        }
+
+        var id = shard.NextId++;
+        return id == 0 ? NextLockId(shard) : id; // 0 is skipped when the counter wraps
     }
 
     // Effects are recorded under the shard lock and delivered after it is released.
@@ -238,6 +246,12 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         public Dictionary<byte[], Resource>.AlternateLookup<HashedName> HashedLookup { get; }
 
         public bool HasEffects => _effects.Count > 0;
+
+        /// <summary>Lock ids a shard takes from the engine's counter at once (see NextLockId).</summary>
+        public const int IdBlock = 64;
+
+        /// <summary>The shard's next lock id and the end of its block (exclusive); equal when the block is used up.</summary>
+        public uint NextId, IdsEnd;
 
         public bool HasRemoteEffects => _remoteEffects.Count > 0;
 

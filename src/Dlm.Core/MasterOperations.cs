@@ -224,7 +224,11 @@ public static partial class MasterOperations
         var count = queue.Count;
         CollectionsMarshal.SetCount(queue, count + 1);
         var items = CollectionsMarshal.AsSpan(queue);
-        items[at..count].CopyTo(items[(at + 1)..]);
+        if (at < count)
+        {
+            items[at..count].CopyTo(items[(at + 1)..]);
+        }
+
         items[at] = lkb;
     }
 

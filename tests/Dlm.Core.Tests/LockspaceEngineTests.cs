@@ -5,6 +5,26 @@ namespace Dlm.Core.Tests;
 
 public sealed class LockspaceEngineTests
 {
+    [Fact]
+    public async Task LockIds_ThroughTheCounterWrap_NeverZeroAndNeverShared()
+    {
+        // Shards take ids in blocks from one engine counter (spec §1.11: ids ≥ 1, unique on the node).
+        await using var engine = new LockspaceEngine("test", 0, shardCount: 4);
+        typeof(LockspaceEngine).GetField("_lastLockId", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!
+            .SetValue(engine, -100); // 100 ids before the uint counter wraps
+        var held = new List<EngineLock>();
+        for (var i = 0; i < 1_000; i++)
+        {
+            var (engineLock, result) = await engine.RequestAsync(System.Text.Encoding.ASCII.GetBytes($"r{i}"), LockMode.Null);
+            Assert.Equal(0, result);
+            held.Add(engineLock);
+        }
+
+        Assert.DoesNotContain(held, l => l.Id == 0);
+        Assert.Equal(held.Count, held.Select(l => l.Id).Distinct().Count());
+        Assert.Contains(held, l => l.Id > 0xFFFF_FF00); // ids from before the wrap were handed out too
+    }
+
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private static readonly byte[] Name = "customer/42"u8.ToArray();
 
