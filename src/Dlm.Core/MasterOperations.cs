@@ -19,7 +19,7 @@ public static partial class MasterOperations
         ArgumentNullException.ThrowIfNull(lkb);
         ArgumentNullException.ThrowIfNull(effects);
         lkb.SbFlags = StatusBlockFlags.None;
-        if (GrantRules.CanBeGranted(rsb, lkb, now: true, recover: false, out _))
+        if (rsb.IsUnused || GrantRules.CanBeGranted(rsb, lkb, now: true, recover: false, out _)) // nothing held or queued: nothing conflicts (spec §4.7)
         {
             Grant(rsb, lkb);
             return Errno.Ok;
