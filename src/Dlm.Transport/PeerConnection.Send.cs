@@ -25,11 +25,16 @@ public sealed partial class PeerConnection
 #pragma warning restore CA1031
             {
                 TransportLog.SendLoopFailed(_logger, e, NodeId);
+                Socket? main;
                 lock (SyncRoot)
                 {
+                    main = _connecting ? null : _main;
                     _sending = false;
                     SignalLocked();
                 }
+
+                // What the loop had claimed may not have reached the socket: a new connection sends it again (spec §2.7).
+                AbortSocket(main);
 
                 if (_shutdownStarted.IsCancellationRequested)
                 {
@@ -57,6 +62,7 @@ public sealed partial class PeerConnection
     private async Task SendLoopOnceAsync(CancellationToken ct)
     {
         var buffer = GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
+        var batch = new WriteQueue.Batch(); // the loop's own: an inline writer has another
         try
         {
             while (true)
@@ -102,7 +108,7 @@ public sealed partial class PeerConnection
                     }
                 }
 
-                await DrainAsync(socket, buffer, ct).ConfigureAwait(false);
+                await DrainAsync(socket, buffer, batch, ct).ConfigureAwait(false);
                 if (stopping && IsIdle())
                 {
                     HalfCloseAll(); // after the last queued byte, so nothing is cut off (spec §3.6)
@@ -115,7 +121,7 @@ public sealed partial class PeerConnection
         }
     }
 
-    private async Task DrainAsync(Socket socket, byte[] buffer, CancellationToken ct)
+    private async Task DrainAsync(Socket socket, byte[] buffer, WriteQueue.Batch batch, CancellationToken ct)
     {
         while (true)
         {
@@ -136,8 +142,8 @@ public sealed partial class PeerConnection
                 }
                 else
                 {
-                    ackLength = ClaimLocked(buffer);
-                    (source, offset, length) = (buffer, 0, ackLength + _batch.Length);
+                    ackLength = ClaimLocked(buffer, batch);
+                    (source, offset, length) = (buffer, 0, ackLength + batch.Length);
                 }
 
                 if (length == 0)
@@ -150,7 +156,7 @@ public sealed partial class PeerConnection
 
             try
             {
-                _batch.CopyTo(buffer.AsSpan(ackLength)); // empty when sending a remainder
+                batch.CopyTo(buffer.AsSpan(ackLength)); // empty when sending a remainder
                 for (var sent = 0; sent < length;)
                 {
                     sent += await socket.SendAsync(source.AsMemory(offset + sent, length - sent), SocketFlags.None, ct).ConfigureAwait(false);
@@ -170,7 +176,7 @@ public sealed partial class PeerConnection
             {
                 lock (SyncRoot)
                 {
-                    _queue.Unpin(_batch);
+                    _queue.Unpin(batch);
                     _sending = false;
                     _lastWriteEnd = _options.TimeProvider.GetTimestamp();
                 }
@@ -194,10 +200,10 @@ public sealed partial class PeerConnection
             buffer = _inline ??= GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
             if (socket is not null && !_connecting)
             {
-                ackLength = ClaimLocked(buffer);
+                ackLength = ClaimLocked(buffer, _inlineBatch);
             }
 
-            length = ackLength + _batch.Length;
+            length = ackLength + _inlineBatch.Length;
             if (length == 0)
             {
                 _sending = false;
@@ -206,18 +212,27 @@ public sealed partial class PeerConnection
             }
         }
 
-        int sent;
-        SocketError error;
+        // Anything unexpected counts as a failed write: the socket is closed below, so what was claimed
+        // goes again on the next connection (spec §2.7), and the send side is always given back.
+        var (sent, error) = (0, SocketError.OperationAborted);
         try
         {
-            _batch.CopyTo(buffer.AsSpan(ackLength));
+            _inlineBatch.CopyTo(buffer.AsSpan(ackLength));
             sent = socket!.Send(buffer, 0, length, SocketFlags.None, out error);
         }
         catch (ObjectDisposedException)
         {
-            (sent, error) = (0, SocketError.OperationAborted);
         }
+        finally
+        {
+            EndInlineWrite(socket!, length, sent, error);
+        }
+    }
 
+    // After an inline write (or its failure): the send side and the claimed buffers are given back, a
+    // partial write's remainder is kept for the send loop, a failed socket is closed.
+    private void EndInlineWrite(Socket socket, int length, int sent, SocketError error)
+    {
         var failed = error is not (SocketError.Success or SocketError.WouldBlock);
         if (sent > 0)
         {
@@ -227,7 +242,7 @@ public sealed partial class PeerConnection
 
         lock (SyncRoot)
         {
-            _queue.Unpin(_batch);
+            _queue.Unpin(_inlineBatch);
             _sending = false;
             _lastWriteEnd = _options.TimeProvider.GetTimestamp();
             if (!failed && sent < length && _main == socket)
@@ -243,7 +258,7 @@ public sealed partial class PeerConnection
 
         if (failed)
         {
-            SocketClosed(socket!, "send failed: " + error);
+            SocketClosed(socket, "send failed: " + error);
         }
     }
 

@@ -29,7 +29,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _sending;              // one writer at a time owns the main socket's send side: the loop or an inline writer
     private long _lastWriteEnd;         // when the last socket write returned (TimeProvider timestamp)
     private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder
-    private readonly WriteQueue.Batch _batch = new(); // what the writer owning the send side claimed (see ClaimLocked)
+    private readonly WriteQueue.Batch _inlineBatch = new(); // what an inline writer claimed (see ClaimLocked); the send loop has its own
     private int _remainderOffset, _remainderLength;
     private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
     private bool _ackPending;
@@ -81,6 +81,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     public SendSlot ReserveLocked(int length, bool retained, uint sequence)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, WireLimits.HeaderSize); // no message is shorter than its header (spec §1.2)
         if (!SyncRoot.IsHeldByCurrentThread)
         {
             throw new InvalidOperationException("Hold PeerConnection.SyncRoot while reserving.");
@@ -144,9 +145,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
     }
 
     // Under the lock: the pending ACK (if any) written into the buffer, then whole queued messages claimed
-    // for the same socket write into _batch. Returns the ACK's length; the caller copies the batch in after
-    // it (CopyBatch) without the lock, so producers and the receiver do not wait for a 64 KiB copy.
-    private int ClaimLocked(byte[] buffer)
+    // for the same socket write into the writer's batch. Returns the ACK's length; the writer copies the
+    // batch in after it without the lock, so producers and the receiver do not wait for a 64 KiB copy.
+    private int ClaimLocked(byte[] buffer, WriteQueue.Batch batch)
     {
         var used = 0;
         if (_ackPending)
@@ -155,7 +156,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
             _ackPending = false;
         }
 
-        _queue.Claim(buffer.Length - used, _batch);
+        _queue.Claim(buffer.Length - used, batch);
         CheckCapacityLocked();
         return used;
     }
