@@ -13,9 +13,12 @@ public sealed partial class LockspaceEngine
         {
             lock (shard.Lock)
             {
-                foreach (var (key, resource) in shard.Resources.Where(r => r.Value.Cached).ToArray())
+                foreach (var (key, resource) in shard.Resources.Entries())
                 {
-                    shard.Resources.Remove(key);
+                    if (resource.Cached)
+                    {
+                        shard.Resources.Remove(key);
+                    }
                 }
 
                 shard.Unused = 0;

@@ -376,7 +376,7 @@ public sealed partial class LockspaceEngine
     // Under the shard lock: the resource named, created if needed, with one more reference.
     private Resource Acquire(Shard shard, HashedName name)
     {
-        if (!shard.HashedLookup.TryGetValue(name, out var resource))
+        if (!shard.Resources.TryGetValue(name, out var resource))
         {
             var key = name.Name.ToArray();
             resource = new Resource(this, key, shard);

@@ -48,7 +48,7 @@ public sealed partial class LockspaceEngine
         var shard = ShardOf(hashed.Hash);
         lock (shard.Lock)
         {
-            shard.HashedLookup.TryGetValue(hashed, out var resource);
+            shard.Resources.TryGetValue(hashed, out var resource);
             var weAreDirectory = _directory!.NodeFor(ResourceHash.Compute(name)) == LocalNodeId;
             if (resource?.Master != LocalNodeId && !(weAreDirectory && resource is null or { Master: 0 } && DirectoryRecord(shard, name, LocalNodeId) == LocalNodeId))
             {

@@ -103,7 +103,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
                     continue;
                 }
 
-                foreach (var (key, resource) in shard.Resources)
+                foreach (var (key, resource) in shard.Resources.Entries())
                 {
                     if (resource.Cached && resource.UnusedSince == 0)
                     {
@@ -147,7 +147,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         lock (shard.Lock)
         {
             var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
-            var active = shard.HashedLookup.TryGetValue(hashed, out var resource) && resource.References > 0;
+            var active = shard.Resources.TryGetValue(hashed, out var resource) && resource.References > 0;
             if (_directory?.NodeFor(ResourceHash.Compute(name)) == LocalNodeId && !active
                 && records.TryGetValue(name, out var master) && master == from)
             {
@@ -237,13 +237,10 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
         private readonly List<(MasterCopy Copy, LockMode Bast)> _remoteEffects = [];
 
-        public Shard() => HashedLookup = Resources.GetAlternateLookup<HashedName>();
-
         public Lock Lock { get; } = new();
 
-        public Dictionary<byte[], Resource> Resources { get; } = new(ResourceNames.Comparer);
+        public ResourceTable Resources { get; } = new();
 
-        public Dictionary<byte[], Resource>.AlternateLookup<HashedName> HashedLookup { get; }
 
         public bool HasEffects => _effects.Count > 0;
 

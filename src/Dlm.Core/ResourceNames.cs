@@ -5,11 +5,10 @@ using Dlm.Protocol;
 namespace Dlm.Core;
 
 /// <summary>
-/// Resource names as dictionary keys: byte content equality, hashed with <see cref="Hash"/>, looked
-/// up by span without allocating.
+/// Resource names as dictionary keys (the directory records; resources use <see cref="ResourceTable"/>):
+/// byte content equality, hashed with <see cref="Hash"/>, looked up by span without allocating.
 /// </summary>
-internal sealed class ResourceNames : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>,
-    IAlternateEqualityComparer<HashedName, byte[]>
+internal sealed class ResourceNames : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
 {
     public static ResourceNames Comparer { get; } = new();
 
@@ -23,11 +22,6 @@ internal sealed class ResourceNames : IEqualityComparer<byte[]>, IAlternateEqual
 
     public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
 
-    public bool Equals(HashedName alternate, byte[] other) => alternate.Name.SequenceEqual(other);
-
-    public int GetHashCode(HashedName alternate) => (int)alternate.Hash;
-
-    public byte[] Create(HashedName alternate) => alternate.Name.ToArray();
 
     /// <summary>
     /// The engine's own hash of a name, for its shards and tables only: a few multiplications over
@@ -68,7 +62,7 @@ internal sealed class ResourceNames : IEqualityComparer<byte[]>, IAlternateEqual
     }
 }
 
-/// <summary>A resource name with its <see cref="ResourceNames.Hash"/> computed once, for the shard and the dictionary both (hot path).</summary>
+/// <summary>A resource name with its <see cref="ResourceNames.Hash"/> computed once, for the shard and its table both (hot path).</summary>
 internal readonly ref struct HashedName(ReadOnlySpan<byte> name, uint hash)
 {
     public HashedName(ReadOnlySpan<byte> name)
