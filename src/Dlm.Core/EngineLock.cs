@@ -54,10 +54,12 @@ public sealed class EngineLock : Lkb
     internal TaskCompletionSource<int>? Pending { get; set; }
 
     /// <summary>Mode of the last completion, for BAST suppression (spec §4.15).</summary>
-    internal LockMode LastCastMode { get; set; } = LockMode.Invalid;
+    internal LockMode LastCastMode { get => (LockMode)_lastCast; set => _lastCast = (sbyte)value; }
 
     /// <summary>Mode of the last BAST queued since the last completion, for suppression (spec §4.15).</summary>
-    internal LockMode LastBastMode { get; set; } = LockMode.Invalid;
+    internal LockMode LastBastMode { get => (LockMode)_lastBast; set => _lastBast = (sbyte)value; }
+
+    private sbyte _lastCast = (sbyte)LockMode.Invalid, _lastBast = (sbyte)LockMode.Invalid; // single bytes, as in Lkb
 
     internal bool Released { get; set; }
 

@@ -25,23 +25,28 @@ public class Lkb
     /// <summary>0 for a local lock, else the owner node of a master copy.</summary>
     public int OwnerNode { get; }
 
+    // Modes (-1..5, validated on every way in, spec §4.2) and the queue status are kept in single bytes:
+    // a lock is allocated per request, and its size is most of what a lock + unlock costs the GC.
+    private sbyte _granted = (sbyte)LockMode.Invalid, _requested, _highBast;
+    private byte _status;
+
     /// <summary>Granted mode, IV while never granted.</summary>
-    public LockMode GrantedMode { get; internal set; } = LockMode.Invalid;
+    public LockMode GrantedMode { get => (LockMode)_granted; internal set => _granted = (sbyte)value; }
 
     /// <summary>Requested mode, IV when nothing is pending.</summary>
-    public LockMode RequestedMode { get; internal set; }
+    public LockMode RequestedMode { get => (LockMode)_requested; internal set => _requested = (sbyte)value; }
 
     /// <summary>The DLM_LKF_* flags of the current operation.</summary>
     public LockFlags Flags { get; internal set; }
 
     /// <summary>Queue the lock is on.</summary>
-    public QueueStatus Status { get; internal set; }
+    public QueueStatus Status { get => (QueueStatus)_status; internal set => _status = (byte)value; }
 
     /// <summary>DLM_SBF_* flags of the current operation (reset when a new one starts, spec §4.13).</summary>
     public StatusBlockFlags SbFlags { get; internal set; }
 
     /// <summary>Highest mode a blocking callback was sent for since the last grant (spec §4.10).</summary>
-    public LockMode HighBast { get; internal set; } = LockMode.Null;
+    public LockMode HighBast { get => (LockMode)_highBast; internal set => _highBast = (sbyte)value; }
 
     /// <summary>True if the holder wants blocking callbacks.</summary>
     public bool HasBlockingCallback { get; }
