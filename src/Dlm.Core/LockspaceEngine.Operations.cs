@@ -71,12 +71,10 @@ public sealed partial class LockspaceEngine
             if (!KnowMaster(shard, resource, engineLock, ref outgoing))
             {
                 result = Errno.InProgress; // waiting for the directory's answer
-                pending = engineLock.Pending = NewOperation();
             }
             else if (!IsLocal(resource))
             {
-                result = Errno.InProgress;
-                pending = engineLock.Pending = NewOperation();
+                result = Errno.InProgress; // waiting for the master's answer
                 RequestRemote(engineLock, ref outgoing);
             }
             else
@@ -84,15 +82,14 @@ public sealed partial class LockspaceEngine
                 result = MasterOperations.Request(resource.Rsb, engineLock, shard);
             }
 
-            switch (pending is null ? result : int.MinValue)
+            // Answers complete `Pending` under this shard lock, so it is set before any can arrive.
+            switch (result)
             {
                 case Errno.Ok:
                     Completed(engineLock);
                     break;
                 case Errno.InProgress:
                     pending = engineLock.Pending = NewOperation();
-                    break;
-                case int.MinValue:
                     break;
                 default:
                     Release(shard, engineLock);

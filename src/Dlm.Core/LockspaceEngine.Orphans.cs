@@ -58,7 +58,7 @@ public sealed partial class LockspaceEngine
     {
         ArgumentNullException.ThrowIfNull(name);
         ThrowIfInvalid(LockArguments.ValidateLock(mode, flags & ~LockFlags.Convert, name.Length));
-        ownerPid = ownerPid == 0 ? Environment.ProcessId : ownerPid;
+        ownerPid = ownerPid == 0 ? ThisProcess : ownerPid;
         var otherMode = false;
         foreach (var orphan in _orphans.Values.OrderBy(o => o.Id))
         {

@@ -241,16 +241,15 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
 
         public ResourceTable Resources { get; } = new();
 
-
         public bool HasEffects => _effects.Count > 0;
+
+        public bool HasRemoteEffects => _remoteEffects.Count > 0;
 
         /// <summary>Lock ids a shard takes from the engine's counter at once (see NextLockId).</summary>
         public const int IdBlock = 64;
 
         /// <summary>The shard's next lock id and the end of its block (exclusive); equal when the block is used up.</summary>
         public uint NextId, IdsEnd;
-
-        public bool HasRemoteEffects => _remoteEffects.Count > 0;
 
         /// <summary>Directory records for names whose directory node is this node: name → master (spec §4.17).</summary>
         public Dictionary<byte[], int> Directory { get; } = new(ResourceNames.Comparer);

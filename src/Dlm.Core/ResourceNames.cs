@@ -22,7 +22,6 @@ internal sealed class ResourceNames : IEqualityComparer<byte[]>, IAlternateEqual
 
     public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
 
-
     /// <summary>
     /// The engine's own hash of a name, for its shards and tables only: a few multiplications over
     /// 8-byte words, cheaper than jhash (spec §1.11), which is computed only where the wire needs it
