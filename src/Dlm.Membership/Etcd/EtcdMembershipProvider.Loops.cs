@@ -43,13 +43,13 @@ public sealed partial class EtcdMembershipProvider
 
                 await acks.ConfigureAwait(false);
             }
-            catch (Exception e) when (!_stop.IsCancellationRequested && e is RpcException or IOException or HttpRequestException)
+            catch (Exception e) when (!_stop.IsCancellationRequested && IsUnreachable(e))
             {
                 // etcd gone or restarting: try again; the liveness clock decides when we are no longer a member.
                 EtcdLog.CallFailed(_logger, "keep-alive", e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, _stop.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (_stop.IsCancellationRequested && e is RpcException or OperationCanceledException or IOException or HttpRequestException)
+            catch (Exception e) when (_stop.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
             {
                 return;
             }
@@ -138,12 +138,12 @@ public sealed partial class EtcdMembershipProvider
                     }
                 }
             }
-            catch (Exception e) when (!space.Stop.IsCancellationRequested && e is RpcException or IOException or HttpRequestException or MembershipException)
+            catch (Exception e) when (!space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is MembershipException))
             {
                 EtcdLog.CallFailed(_logger, "watch", e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, space.Stop.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (space.Stop.IsCancellationRequested && e is RpcException or OperationCanceledException or IOException or HttpRequestException or MembershipException)
+            catch (Exception e) when (space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException or MembershipException))
             {
                 return;
             }

@@ -229,7 +229,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
         {
             await _keepAlive.ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OperationCanceledException or RpcException or IOException or HttpRequestException)
+        catch (Exception e) when (IsUnreachable(e) || e is OperationCanceledException)
         {
             // the loop ends with the connection
         }
@@ -258,7 +258,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
         {
             await _etcd.LeaseClient.LeaseRevokeAsync(new LeaseRevokeRequest { ID = lease }, deadline: Deadline()).ResponseAsync.ConfigureAwait(false);
         }
-        catch (Exception e) when (e is RpcException or IOException or HttpRequestException)
+        catch (Exception e) when (IsUnreachable(e))
         {
             EtcdLog.CallFailed(_logger, "lease revoke", e.Message);
         }
@@ -286,4 +286,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             }
         }
     }
+
+    // etcd gone, restarting or unreachable: what a call to it fails with, besides cancellation.
+    private static bool IsUnreachable(Exception e) => e is RpcException or IOException or HttpRequestException;
 }
