@@ -11,7 +11,7 @@ public sealed partial class LockspaceEngine
     {
         foreach (var shard in _shards)
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 foreach (var (key, resource) in shard.Resources.Entries())
                 {
@@ -37,7 +37,7 @@ public sealed partial class LockspaceEngine
     private IEnumerable<(Shard Shard, Resource Resource)> ActiveResources() =>
         _shards.SelectMany(s =>
         {
-            lock (s.Lock)
+            using (s.Lock.EnterScope())
             {
                 return s.Resources.Values.Where(r => r.References > 0).Select(r => (s, r)).ToArray();
             }
@@ -48,7 +48,7 @@ public sealed partial class LockspaceEngine
     {
         foreach (var (shard, resource) in ActiveResources())
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (resource.Master == LocalNodeId && _directory!.NodeFor(ResourceHash.Compute(resource.Rsb.Name.Span)) == LocalNodeId)
                 {
@@ -85,7 +85,7 @@ public sealed partial class LockspaceEngine
             {
                 case NamesRecord.Name:
                     var shard = ShardOf(name);
-                    lock (shard.Lock)
+                    using (shard.Lock.EnterScope())
                     {
                         var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
                         if (records.TryGetValue(name, out var recorded) && recorded == LocalNodeId)
@@ -178,7 +178,7 @@ public sealed partial class LockspaceEngine
         else
         {
             var shard = ShardOf(name);
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 master = DirectoryRecord(shard, name, from);
             }

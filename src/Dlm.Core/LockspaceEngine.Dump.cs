@@ -29,7 +29,7 @@ public sealed partial class LockspaceEngine
         var dump = new List<ResourceDump>();
         foreach (var (shard, resource) in ActiveResources())
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 var rsb = resource.Rsb;
                 var locks = IsLocal(resource)

@@ -11,7 +11,7 @@ public sealed partial class LockspaceEngine
     {
         foreach (var (shard, resource) in ActiveResources())
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (resource.Master != LocalNodeId)
                 {
@@ -52,7 +52,7 @@ public sealed partial class LockspaceEngine
 
         foreach (var (shard, resource) in ActiveResources())
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (resource.Master != LocalNodeId)
                 {
@@ -142,7 +142,7 @@ public sealed partial class LockspaceEngine
         foreach (var resource in flagged)
         {
             var shard = resource.Shard;
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (resource.Master != LocalNodeId)
                 {

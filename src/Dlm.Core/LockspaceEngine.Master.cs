@@ -81,7 +81,7 @@ public sealed partial class LockspaceEngine
         var shard = ShardOf(hashed.Hash);
         var outgoing = new Outgoing();
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             var resource = Acquire(shard, hashed);
             var refusal = Mastership(shard, resource, from);
@@ -150,7 +150,7 @@ public sealed partial class LockspaceEngine
     {
         var shard = ShardOf(name);
         int master;
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             master = _directory is not null && _directory.NodeFor(ResourceHash.Compute(name)) == LocalNodeId
                 ? DirectoryRecord(shard, name, from)
@@ -192,7 +192,7 @@ public sealed partial class LockspaceEngine
         var shard = copy.Resource.Shard;
         var outgoing = new Outgoing();
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             copy.SharedFlags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan); // m_flags from every message, e.g. ORPHAN once its owner left (spec §1.5, §9.1.3, §4.21)
             ReceiveValueBlock(copy, message.ExFlags, lvb);

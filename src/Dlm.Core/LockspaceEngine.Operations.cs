@@ -52,7 +52,7 @@ public sealed partial class LockspaceEngine
         var shard = ShardOf(request.Hash);
         pending = null;
         var outgoing = new Outgoing();
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             if (!_running)
             {
@@ -128,7 +128,7 @@ public sealed partial class LockspaceEngine
             await WaitUntilRunningAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             if (!_running)
             {
@@ -186,58 +186,60 @@ public sealed partial class LockspaceEngine
 
     private int UnlockCore(EngineLock engineLock, LockFlags flags, bool deferred)
     {
-        var shard = engineLock.Resource.Shard;
-        int result;
-        TaskCompletionSource<int>? interrupted;
-        (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
-        var outgoing = new Outgoing();
-        lock (shard.Lock)
+        using (engineLock.Resource.Shard.Lock.EnterScope())
         {
-            if (engineLock.Released || (engineLock.UnlockDeferred && !deferred))
-            {
-                return Errno.NoEntry;
-            }
+            return UnlockLocked(engineLock, flags, deferred);
+        }
+    }
 
-            if (!_running && DeferUnlock(engineLock, flags))
-            {
-                engineLock.UnlockDeferred = true; // done when recovery ends (spec §5.2)
-                return Errno.Unlocked;
-            }
+    // The unlock itself, under the lock's shard lock (the purge of orphans holds it already).
+    private int UnlockLocked(EngineLock engineLock, LockFlags flags, bool deferred)
+    {
+        var shard = engineLock.Resource.Shard;
+        var outgoing = new Outgoing();
+        if (engineLock.Released || (engineLock.UnlockDeferred && !deferred))
+        {
+            return Errno.NoEntry;
+        }
 
-            interrupted = engineLock.Pending;
-            if (interrupted is not null && (flags & LockFlags.ForceUnlock) == 0)
+        if (!_running && DeferUnlock(engineLock, flags))
+        {
+            engineLock.UnlockDeferred = true; // done when recovery ends (spec §5.2)
+            return Errno.Unlocked;
+        }
+
+        var interrupted = engineLock.Pending;
+        if (interrupted is not null && (flags & LockFlags.ForceUnlock) == 0)
+        {
+            return Errno.Busy;
+        }
+
+        if (!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0)
+        {
+            // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
+            // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
+            if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap != LockFlags.None)
             {
                 return Errno.Busy;
             }
 
-            if (!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0)
-            {
-                // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
-                // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
-                if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap != LockFlags.None)
-                {
-                    return Errno.Busy;
-                }
-
-                engineLock.Overlap = LockFlags.ForceUnlock;
-                engineLock.Flags |= flags;
-                return Errno.Ok;
-            }
-
-            engineLock.Pending = null;
-            result = IsLocal(engineLock.Resource)
-                ? MasterOperations.Unlock(engineLock.Resource.Rsb, engineLock, flags, shard)
-                : UnlockRemote(engineLock, flags, ref outgoing);
-            Release(shard, engineLock);
-            effects = TakeAll(shard, ref outgoing);
-            if (interrupted is not null)
-            {
-                _callbacks.Complete(interrupted, Errno.Unlocked); // the waiting operation ends with the unlock (spec §4.19)
-            }
-
-            Flush(outgoing, effects);
+            engineLock.Overlap = LockFlags.ForceUnlock;
+            engineLock.Flags |= flags;
+            return Errno.Ok;
         }
 
+        engineLock.Pending = null;
+        var result = IsLocal(engineLock.Resource)
+            ? MasterOperations.Unlock(engineLock.Resource.Rsb, engineLock, flags, shard)
+            : UnlockRemote(engineLock, flags, ref outgoing);
+        Release(shard, engineLock);
+        var effects = TakeAll(shard, ref outgoing);
+        if (interrupted is not null)
+        {
+            _callbacks.Complete(interrupted, Errno.Unlocked); // the waiting operation ends with the unlock (spec §4.19)
+        }
+
+        Flush(outgoing, effects);
         return result;
     }
 
@@ -253,7 +255,7 @@ public sealed partial class LockspaceEngine
         TaskCompletionSource<int>? cancelled = null;
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var outgoing = new Outgoing();
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             if (engineLock.Released || engineLock.Pending is null)
             {

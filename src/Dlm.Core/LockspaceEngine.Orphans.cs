@@ -23,7 +23,7 @@ public sealed partial class LockspaceEngine
     {
         ArgumentNullException.ThrowIfNull(engineLock);
         var shard = engineLock.Resource.Shard;
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             if (engineLock.Released || engineLock.UnlockDeferred || engineLock.GrantedMode == LockMode.Invalid || engineLock.IsOrphan)
             {
@@ -34,7 +34,7 @@ public sealed partial class LockspaceEngine
         }
 
         Cancel(engineLock); // before anyone can adopt it, so an adopter's own conversion is never the one cancelled
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             if (engineLock.Released)
             {
@@ -67,7 +67,7 @@ public sealed partial class LockspaceEngine
                 continue;
             }
 
-            lock (orphan.Resource.Shard.Lock)
+            using (orphan.Resource.Shard.Lock.EnterScope())
             {
                 if (!orphan.IsOrphan || orphan.Released)
                 {
@@ -99,13 +99,13 @@ public sealed partial class LockspaceEngine
         var purged = 0;
         foreach (var orphan in _orphans.Values.OrderBy(o => o.Id))
         {
-            // Claimed and unlocked in one critical section (the lock is re-entrant), so an adoption
-            // racing the purge either gets the orphan before it or not at all.
-            lock (orphan.Resource.Shard.Lock)
+            // Claimed and unlocked in one critical section, so an adoption racing the purge either
+            // gets the orphan before it or not at all.
+            using (orphan.Resource.Shard.Lock.EnterScope())
             {
                 if ((ownerPid == 0 || orphan.OwnerPid == ownerPid) && orphan.IsOrphan && !orphan.Released
                     && _orphans.TryRemove(orphan.Id, out _)
-                    && UnlockCore(orphan, LockFlags.ForceUnlock, deferred: false) is Errno.Unlocked)
+                    && UnlockLocked(orphan, LockFlags.ForceUnlock, deferred: false) is Errno.Unlocked)
                 {
                     purged++;
                 }

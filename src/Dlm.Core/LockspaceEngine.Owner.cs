@@ -110,7 +110,7 @@ public sealed partial class LockspaceEngine
         var outgoing = new Outgoing();
         (EngineLock, LockMode, TaskCompletionSource<int>?)[]? effects = null;
         var completions = new List<(TaskCompletionSource<int>, int)>();
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             if (engineLock.Released)
             {

@@ -46,7 +46,7 @@ public sealed partial class LockspaceEngine
     {
         var hashed = new HashedName(name);
         var shard = ShardOf(hashed.Hash);
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             shard.Resources.TryGetValue(hashed, out var resource);
             var weAreDirectory = _directory!.NodeFor(ResourceHash.Compute(name)) == LocalNodeId;
@@ -109,7 +109,7 @@ public sealed partial class LockspaceEngine
         foreach (var (shard, resource) in ActiveResources())
         {
             bool orphaned;
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 orphaned = resource.Master != LocalNodeId && removed.Contains(resource.Master);
             }
@@ -130,7 +130,7 @@ public sealed partial class LockspaceEngine
         int master;
         if (directoryNode == LocalNodeId)
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 master = DirectoryRecord(shard, name, LocalNodeId);
             }
@@ -148,7 +148,7 @@ public sealed partial class LockspaceEngine
         var ordered = locks.OrderBy(l => l.Status switch { QueueStatus.Granted => 0, QueueStatus.Convert => 1, _ => 2 }).ToList();
         if (master == LocalNodeId)
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 resource.Master = LocalNodeId;
                 foreach (var engineLock in ordered)
@@ -167,7 +167,7 @@ public sealed partial class LockspaceEngine
             return;
         }
 
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             resource.Master = master;
         }
@@ -182,7 +182,7 @@ public sealed partial class LockspaceEngine
         while (true)
         {
             byte[] payload;
-            lock (engineLock.Resource.Shard.Lock)
+            using (engineLock.Resource.Shard.Lock.EnterScope())
             {
                 var rl = new RcomLock
                 {
@@ -206,7 +206,7 @@ public sealed partial class LockspaceEngine
             var answer = RcomLock.Read(reply);
             if (answer.Result is Errno.Ok or Errno.Exists)
             {
-                lock (engineLock.Resource.Shard.Lock)
+                using (engineLock.Resource.Shard.Lock.EnterScope())
                 {
                     engineLock.RemoteId = answer.RemoteId;
                 }

@@ -73,7 +73,7 @@ public sealed partial class LockspaceEngine
         aborted?.Cancel();
         foreach (var shard in _shards)
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 // An operation that saw the lockspace running has finished once its shard is free.
             }
@@ -268,7 +268,7 @@ public sealed partial class LockspaceEngine
 
         foreach (var (shard, resource) in ActiveResources())
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 var rsb = resource.Rsb;
                 foreach (var waiting in rsb.Granted.Concat(rsb.Converting).Concat(rsb.Waiting).Concat(resource.AwaitingMaster ?? []).OfType<EngineLock>())
@@ -280,7 +280,7 @@ public sealed partial class LockspaceEngine
 
         foreach (var remote in _locks.Values.OfType<EngineLock>())
         {
-            lock (remote.Resource.Shard.Lock)
+            using (remote.Resource.Shard.Lock.EnterScope())
             {
                 FailPending(remote, error);
             }

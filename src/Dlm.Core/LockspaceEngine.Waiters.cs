@@ -11,7 +11,7 @@ public sealed partial class LockspaceEngine
         var completions = new List<(TaskCompletionSource<int>, int)>();
         foreach (var (shard, resource) in ActiveResources())
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (resource.AwaitingMaster is { } awaiting)
                 {
@@ -39,7 +39,7 @@ public sealed partial class LockspaceEngine
         foreach (var engineLock in _locks.Values.OfType<EngineLock>().ToArray())
         {
             var resource = engineLock.Resource;
-            lock (resource.Shard.Lock)
+            using (resource.Shard.Lock.EnterScope())
             {
                 if (engineLock.Released || !removed.Contains(resource.Master))
                 {
@@ -92,7 +92,7 @@ public sealed partial class LockspaceEngine
             var shard = engineLock.Resource.Shard;
             var outgoing = new Outgoing();
             var completions = new List<(TaskCompletionSource<int>, int)>();
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (engineLock.Released)
                 {

@@ -96,7 +96,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         var now = _time.GetTimestamp();
         foreach (var shard in _shards)
         {
-            lock (shard.Lock)
+            using (shard.Lock.EnterScope())
             {
                 if (shard.Unused == 0)
                 {
@@ -144,7 +144,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     {
         var hashed = new HashedName(name);
         var shard = ShardOf(hashed.Hash);
-        lock (shard.Lock)
+        using (shard.Lock.EnterScope())
         {
             var records = shard.Directory.GetAlternateLookup<ReadOnlySpan<byte>>();
             var active = shard.Resources.TryGetValue(hashed, out var resource) && resource.References > 0;
@@ -176,7 +176,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <summary>Resources with at least one lock.</summary>
     public int ResourceCount => _shards.Sum(s =>
     {
-        lock (s.Lock)
+        using (s.Lock.EnterScope())
         {
             return s.Resources.Count - s.Unused;
         }
@@ -185,7 +185,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <summary>Resources cached without locks, waiting for the toss time.</summary>
     public int CachedResourceCount => _shards.Sum(s =>
     {
-        lock (s.Lock)
+        using (s.Lock.EnterScope())
         {
             return s.Unused;
         }
@@ -237,7 +237,7 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         private readonly List<(EngineLock Lock, LockMode Bast, TaskCompletionSource<int>? Operation)> _effects = [];
         private readonly List<(MasterCopy Copy, LockMode Bast)> _remoteEffects = [];
 
-        public Lock Lock { get; } = new();
+        public ShardLock Lock { get; } = new();
 
         public ResourceTable Resources { get; } = new();
 
