@@ -32,6 +32,11 @@ internal static class BenchCommand
         o.WriteLine(string.Create(c, $"  delivery   : {r.Lost} lost, {r.Duplicated} duplicated, {r.Reordered} reordered -> {(r.Passed ? "OK" : "FAILED")}"));
         o.WriteLine(string.Create(c, $"  throughput : {r.ThroughputMsgsPerSecond:N0} msgs/s ({r.ThroughputPerDirection:N0} per direction), {r.ThroughputMegabytesPerSecond:F1} MB/s"));
         o.WriteLine(string.Create(c, $"  baseline   : raw TCP {r.BaselineMsgsPerSecond:N0} msgs/s; ratio {r.ThroughputRatio:F2}"));
+        if (r.CpuNanosecondsPerMessage > 0)
+        {
+            o.WriteLine(string.Create(c, $"  cpu        : {r.CpuNanosecondsPerMessage:F0} ns per message (both cores, user + kernel); raw TCP {r.BaselineCpuNanosecondsPerMessage:F0} ns"));
+        }
+
         o.WriteLine(string.Create(c, $"  round trip : p50 {r.RttP50:F1} us, p99 {r.RttP99:F1} us; raw TCP p50 {r.BaselineRttP50:F1} us, p99 {r.BaselineRttP99:F1} us; ratio {r.RttRatio:F2}"));
         o.WriteLine(string.Create(c, $"  faults     : {r.Resets} resets, {r.Retransmitted} retransmitted, {r.DuplicatesDropped} duplicates dropped"));
         o.WriteLine(string.Create(c, $"  memory     : peak working set {r.PeakWorkingSetBytes / 1e6:F1} MB, at most {r.MaxQueuedMessages:N0} messages queued to a peer"));

@@ -30,10 +30,13 @@ internal static class CommsBench
         var baselineRates = new List<double>();
         var baselineP50 = new List<double>();
         var baselineP99 = new List<double>();
+        var baselineCpu = new List<double>();
         var runs = new List<PhaseResult>();
         for (var round = 0; round < o.Repeat; round++)
         {
+            var cpuBefore = Environment.CpuUsage.TotalTime;
             var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
+            baselineCpu.Add((Environment.CpuUsage.TotalTime - cpuBefore).TotalNanoseconds / total);
             var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
             baselineRates.Add(total / baselineElapsed.TotalSeconds);
             baselineP50.Add(baselineRtt.At(0.5));
@@ -51,6 +54,8 @@ internal static class CommsBench
             Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
             Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
             RttP50 = rttP50,
+            CpuNanosecondsPerMessage = Median(runs.Select(r => r.Cpu.TotalNanoseconds / total)),
+            BaselineCpuNanosecondsPerMessage = Median(baselineCpu),
             RttP99 = Median(runs.Select(r => r.Rtt.At(0.99))),
             BaselineRttP50 = Median(baselineP50),
             BaselineRttP99 = Median(baselineP99),
@@ -70,7 +75,7 @@ internal static class CommsBench
         return sorted[sorted.Length / 2];
     }
 
-    private sealed record PhaseResult(TimeSpan Elapsed, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
+    private sealed record PhaseResult(TimeSpan Elapsed, TimeSpan Cpu, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
         long MaxQueued, long Resets, Percentiles Rtt, TimeSpan Shutdown);
 
     // Start the nodes, connect, send, check, measure round trips, leave with the FIN handshake.
@@ -86,11 +91,13 @@ internal static class CommsBench
             var sampler = SampleQueuesAsync(nodes, phase.Token);
             var resets = o.ResetEveryMs > 0 ? ResetRandomlyAsync(nodes, o, phase.Token) : Task.FromResult(0L);
 
+            var cpuBefore = Environment.CpuUsage.TotalTime;
             var stopwatch = Stopwatch.StartNew();
             var sending = nodes.Select(n => Task.Run(() => SendAllAsync(n, o.Messages, phase.Token), phase.Token)).ToArray();
             var completed = await Task.WhenAll(handlers.Select(h => h.AllReceived)).WaitAsync(phase.Token)
                 .ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed;
+            var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
             await phase.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(sending).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
             var maxQueued = await sampler.ConfigureAwait(false);
@@ -101,7 +108,7 @@ internal static class CommsBench
             var shutdown = Stopwatch.StartNew();
             await Task.WhenAll(nodes.Select(n => n.ShutdownAsync())).ConfigureAwait(false);
             var checkers = handlers.SelectMany(h => h.Checkers.OfType<DeliveryChecker>()).ToList();
-            return new PhaseResult(elapsed, checkers, stats, maxQueued, resetCount, rtt, shutdown.Elapsed);
+            return new PhaseResult(elapsed, cpu, checkers, stats, maxQueued, resetCount, rtt, shutdown.Elapsed);
         }
         finally
         {

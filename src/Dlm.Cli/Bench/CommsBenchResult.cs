@@ -19,6 +19,8 @@ internal sealed record CommsBenchResult
     [JsonPropertyName("throughput_mb_per_s")] public double ThroughputMegabytesPerSecond { get; init; }
     [JsonPropertyName("baseline_msgs_per_s")] public double BaselineMsgsPerSecond { get; init; }
     [JsonPropertyName("throughput_ratio")] public double ThroughputRatio { get; init; }
+    [JsonPropertyName("cpu_ns_per_message")] public double CpuNanosecondsPerMessage { get; init; }
+    [JsonPropertyName("baseline_cpu_ns_per_message")] public double BaselineCpuNanosecondsPerMessage { get; init; }
     [JsonPropertyName("rtt_p50_us")] public double RttP50 { get; init; }
     [JsonPropertyName("rtt_p99_us")] public double RttP99 { get; init; }
     [JsonPropertyName("baseline_rtt_p50_us")] public double BaselineRttP50 { get; init; }
