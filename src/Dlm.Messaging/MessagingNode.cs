@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using Dlm.Protocol;
 using Dlm.Transport;
 using Microsoft.Extensions.Logging;
@@ -62,8 +63,19 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
             // it here is cheaper than taking the lock twice, and a reset can never drop a slot being
             // filled (PeerConnection still offers reserve / fill outside / commit for larger payloads).
             var mode = peer.Protocol.ClassifySend(DlmCommand.Message);
-            PacketWriter.WriteMessage(Place(peer, mode, DlmCommand.Message, innerLength, out var slot), lockspaceId, LocalNodeId, message, extra);
-            writeInline = mode != SendMode.Wait && peer.Connection.CommitLocked(slot, mayWriteInline: true);
+            if (mode == SendMode.Wrapped)
+            {
+                // The common case in one step (spec §2.3): ACK first if due, next sequence number, envelope.
+                peer.Protocol.PiggybackAck(peer);
+                var seq = peer.Protocol.AssignSequence();
+                var span = peer.Connection.AppendLocked(WireLimits.OptsSize + innerLength, retained: true, seq, mayWriteInline: true, out writeInline);
+                PacketWriter.WriteWrappedMessage(span, seq, lockspaceId, LocalNodeId, message, extra);
+            }
+            else
+            {
+                PacketWriter.WriteMessage(Place(peer, mode, DlmCommand.Message, innerLength, out var slot), lockspaceId, LocalNodeId, message, extra);
+                writeInline = mode != SendMode.Wait && peer.Connection.CommitLocked(slot, mayWriteInline: true);
+            }
         }
 
         if (writeInline)
@@ -136,13 +148,19 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
     {
         if (innerLength > WireLimits.MaxAppMessageLength)
         {
-            throw new ArgumentOutOfRangeException(nameof(innerLength), innerLength,
-                $"A DLM message is at most {WireLimits.MaxAppMessageLength} bytes (spec §1.10); shorten the name, LVB or payload.");
+            ThrowTooLong(innerLength);
         }
     }
 
-    private Peer GetPeer(int nodeId) => FindPeer(nodeId)
-        ?? throw new ArgumentException($"Node {nodeId} is not a configured peer of node {LocalNodeId}; add it to the cluster configuration first.", nameof(nodeId));
+    [DoesNotReturn]
+    private static void ThrowTooLong(int innerLength) => throw new ArgumentOutOfRangeException(nameof(innerLength), innerLength,
+        $"A DLM message is at most {WireLimits.MaxAppMessageLength} bytes (spec §1.10); shorten the name, LVB or payload.");
+
+    private Peer GetPeer(int nodeId) => FindPeer(nodeId) ?? ThrowNotAPeer(nodeId);
+
+    [DoesNotReturn]
+    private Peer ThrowNotAPeer(int nodeId) =>
+        throw new ArgumentException($"Node {nodeId} is not a configured peer of node {LocalNodeId}; add it to the cluster configuration first.", nameof(nodeId));
 
     private Peer? FindPeer(int nodeId) => (uint)nodeId < (uint)_peerArray.Length ? _peerArray[nodeId] : _peers.GetValueOrDefault(nodeId);
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 
 namespace Dlm.Protocol;
 
@@ -122,7 +123,9 @@ public static class PacketWriter
         return n;
     }
 
-    private static int CheckedLength(int length, int max) => length <= max
-        ? length
-        : throw new ArgumentOutOfRangeException(nameof(length), length, $"A DLM message is at most {max} bytes here (spec §1.10).");
+    private static int CheckedLength(int length, int max) => length <= max ? length : ThrowTooLong(length, max);
+
+    [DoesNotReturn]
+    private static int ThrowTooLong(int length, int max) =>
+        throw new ArgumentOutOfRangeException(nameof(length), length, $"A DLM message is at most {max} bytes here (spec §1.10).");
 }

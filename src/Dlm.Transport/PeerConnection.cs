@@ -111,13 +111,29 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// connection was idle and the caller must call <see cref="WriteInline"/> once it has released
     /// the lock: the message then goes out on the caller's thread, without a hop to the send loop.
     /// </summary>
-    public bool CommitLocked(SendSlot slot, bool mayWriteInline)
+    public bool CommitLocked(SendSlot slot, bool mayWriteInline) => _queue.Commit(slot.Id) && CommittedLocked(mayWriteInline);
+
+    /// <summary>
+    /// <see cref="ReserveLocked"/> and <see cref="CommitLocked"/> in one step, for a caller that fills
+    /// the returned bytes before it releases <see cref="SyncRoot"/> (the send loop cannot claim them
+    /// before). <paramref name="writeInline"/> is <see cref="CommitLocked"/>'s result.
+    /// </summary>
+    public Span<byte> AppendLocked(int length, bool retained, uint sequence, bool mayWriteInline, out bool writeInline)
     {
-        if (!_queue.Commit(slot.Id))
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, WireLimits.HeaderSize); // no message is shorter than its header (spec §1.2)
+        if (!SyncRoot.IsHeldByCurrentThread)
         {
-            return false;
+            throw new InvalidOperationException("Hold PeerConnection.SyncRoot while appending.");
         }
 
+        var span = _queue.Append(length, retained, sequence);
+        writeInline = CommittedLocked(mayWriteInline);
+        return span;
+    }
+
+    // After a commit: whether the caller writes inline, else the send loop is signalled.
+    private bool CommittedLocked(bool mayWriteInline)
+    {
         // Inline only when the socket has been quiet a while: a request after a pause goes out at once,
         // while a stream of messages is left to the send loop, which writes them in large batches.
         if (mayWriteInline && !_sending && !_signalled && _remainderLength == 0 && _main is not null && !_connecting && !_stopping

@@ -64,6 +64,23 @@ internal sealed class WriteQueue
     /// <summary>Reserves <paramref name="length"/> bytes at the tail; the caller fills them, then commits.</summary>
     public SendSlot Reserve(int length, bool retained, uint sequence)
     {
+        var id = _headId + _count;
+        ref var e = ref Add(length, retained ? EntryFlags.Retained : EntryFlags.None, sequence);
+        return new SendSlot(id, e.Chunk.Data, e.Offset, length);
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="length"/> bytes at the tail, already committed: for a caller that fills
+    /// them before it releases the lock, so no writer can claim them half-written.
+    /// </summary>
+    public Span<byte> Append(int length, bool retained, uint sequence)
+    {
+        ref var e = ref Add(length, retained ? EntryFlags.Retained | EntryFlags.Committed : EntryFlags.Committed, sequence);
+        return e.Chunk.Data.AsSpan(e.Offset, length);
+    }
+
+    private ref Entry Add(int length, EntryFlags flags, uint sequence)
+    {
         if (_current is null || ChunkSize - _current.Used < length)
         {
             if (_current is { Live: 0, Pins: 0 })
@@ -84,15 +101,14 @@ internal sealed class WriteQueue
         chunk.Used += length;
         chunk.Live++;
         ref var e = ref At(_count);
-        e = new Entry(chunk, offset, length, retained ? EntryFlags.Retained : EntryFlags.None, sequence);
-        var id = _headId + _count;
+        e = new Entry(chunk, offset, length, flags, sequence);
         _count++;
-        if (retained)
+        if ((flags & EntryFlags.Retained) != 0)
         {
             RetainedBytes += length;
         }
 
-        return new SendSlot(id, chunk.Data, offset, length);
+        return ref e;
     }
 
     /// <summary>Marks a reserved entry complete; false if the queue was cleared since.</summary>

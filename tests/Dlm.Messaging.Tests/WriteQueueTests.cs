@@ -31,6 +31,24 @@ public sealed class WriteQueueTests
     }
 
     [Fact]
+    public void Append_IsCommittedAtOnce_InLineWithReservations_AndRetainedUntilAcknowledged()
+    {
+        var q = new WriteQueue();
+        var first = Add(q, 1, 10, commit: false);
+        q.Append(20, retained: true, sequence: 5).Fill(2);
+        q.Append(30, retained: false, sequence: 0).Fill(3);
+
+        Assert.Empty(Drain(q, out _)); // behind an uncommitted reservation
+        Assert.True(q.Commit(first.Id));
+        Assert.Equal(Expected((1, 10), (2, 20), (3, 30)), Drain(q, out var messages));
+        Assert.Equal(3, messages);
+        Assert.Equal(2, q.Count); // the retained one stays until its ACK, and what follows it in the ring
+        Assert.Equal(20, q.RetainedBytes);
+        Assert.Equal(1, q.Release(6));
+        Assert.Equal(0, q.Count);
+    }
+
+    [Fact]
     public void CopyOut_CommitOutOfOrder_WrittenInReservationOrder()
     {
         var q = new WriteQueue();
