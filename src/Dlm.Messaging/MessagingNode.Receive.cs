@@ -43,7 +43,6 @@ public sealed partial class MessagingNode
             switch (verdict)
             {
                 case ReceiveVerdict.Deliver:
-                    peer.BatchDelivered++;
                     _handler.OnMessage(nodeId, packet);
                     break;
                 case ReceiveVerdict.Consumed:
@@ -67,6 +66,7 @@ public sealed partial class MessagingNode
         if (FindPeer(nodeId) is { } peer)
         {
             peer.ReceiveLock.Enter();
+            peer.DeliveredBeforeBatch = peer.Protocol.Delivered;
         }
     }
 
@@ -75,10 +75,9 @@ public sealed partial class MessagingNode
     {
         if (FindPeer(nodeId) is { } peer)
         {
-            if (peer.BatchDelivered > 0)
+            if (peer.Protocol.Delivered - peer.DeliveredBeforeBatch is > 0 and var delivered)
             {
-                MessagingMetrics.Delivered.Add(peer.BatchDelivered);
-                peer.BatchDelivered = 0;
+                MessagingMetrics.Delivered.Add(delivered);
             }
 
             peer.ReceiveLock.Exit();

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Dlm.Protocol;
 
 namespace Dlm.Messaging;
@@ -17,6 +18,14 @@ internal sealed partial class PeerProtocol
     /// <summary>6.5+: send an ACK at once when more than this many deliveries are unacknowledged (spec §2.5).</summary>
     public const int ReceiveAckThreshold = 256;
 
+    // The receiving thread writes _received on every delivery, a sender on another core writes _sent per
+    // message, and both read Version. Each counter set has cache lines of its own, so neither side's
+    // writes evict what the other reads; senders learn that an ACK is due from _ackDue, which changes
+    // once per ACK.
+    private readonly ReceiveCounters _received = new();
+    private readonly SendCounters _sent = new();
+    private bool _ackDue;
+
     public PeerProtocol(int nodeId) => NodeId = nodeId;
 
     public int NodeId { get; }
@@ -25,13 +34,24 @@ internal sealed partial class PeerProtocol
     public uint Version { get; private set; }
 
     /// <summary>Next sequence number to assign (<c>seq_send</c>).</summary>
-    public uint SeqSend { get; private set; }
+    public uint SeqSend { get => _sent.SeqSend; private set => _sent.SeqSend = value; }
 
     /// <summary>Next sequence number expected from the peer (<c>seq_next</c>).</summary>
-    public uint SeqNext { get; private set; }
+    public uint SeqNext { get => _received.SeqNext; private set => _received.SeqNext = value; }
 
     /// <summary>In-order deliveries since our last ACK (<c>ulp_delivered</c>).</summary>
-    public int UlpDelivered { get; private set; }
+    public int UlpDelivered
+    {
+        get => _received.UlpDelivered;
+        private set
+        {
+            _received.UlpDelivered = value;
+            if (value > SendAckThreshold != _ackDue)
+            {
+                _ackDue = value > SendAckThreshold; // written when it changes, not per delivery
+            }
+        }
+    }
 
     public PeerState State { get; private set; } = PeerState.Closed;
 
@@ -50,7 +70,7 @@ internal sealed partial class PeerProtocol
     /// <summary>Sequence number of our FIN while it is unacknowledged.</summary>
     public uint? FinSequence { get; private set; }
 
-    public long Delivered { get; private set; }
+    public long Delivered { get => _received.Delivered; private set => _received.Delivered = value; }
     public long Duplicates { get; private set; }
     public long Gaps { get; private set; }
     public long AcksSent { get; private set; }
@@ -81,7 +101,7 @@ internal sealed partial class PeerProtocol
     /// </summary>
     public void PiggybackAck(IPeerActions actions)
     {
-        if (UlpDelivered > SendAckThreshold)
+        if (_ackDue)
         {
             SendAck(actions);
         }
@@ -232,5 +252,26 @@ internal sealed partial class PeerProtocol
         State = PeerState.Closed;
         Resets++;
         actions.ClearQueue();
+    }
+
+    // 64 bytes of padding before and after the counters: no other object's fields share their cache lines.
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    private sealed class ReceiveCounters
+    {
+        [FieldOffset(64)]
+        public uint SeqNext;
+
+        [FieldOffset(68)]
+        public int UlpDelivered;
+
+        [FieldOffset(72)]
+        public long Delivered;
+    }
+
+    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    private sealed class SendCounters
+    {
+        [FieldOffset(64)]
+        public uint SeqSend;
     }
 }
