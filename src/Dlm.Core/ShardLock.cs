@@ -66,22 +66,45 @@ internal sealed class ShardLock
         // (it cannot know whether others still wait), so its exit wakes one.
         while (Interlocked.Exchange(ref _state, Sleepers) != Free)
         {
-            lock (_sleep)
+            try
             {
-                while (Volatile.Read(ref _state) == Sleepers)
+                lock (_sleep)
                 {
-                    Monitor.Wait(_sleep);
+                    while (Volatile.Read(ref _state) == Sleepers)
+                    {
+                        Monitor.Wait(_sleep);
+                    }
                 }
+            }
+            catch (ThreadInterruptedException)
+            {
+                WakeOne(); // the wake-up this thread may have taken goes to another sleeper
+                throw;
             }
         }
     }
 
+    // Pulses one sleeper. A Thread.Interrupt (which this library never calls) while waiting for the
+    // monitor must not lose the wake-up: it is sent anyway, then the interruption goes on.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void WakeOne()
     {
-        lock (_sleep)
+        try
         {
-            Monitor.Pulse(_sleep);
+            Pulse();
+        }
+        catch (ThreadInterruptedException)
+        {
+            Pulse();
+            throw;
+        }
+
+        void Pulse()
+        {
+            lock (_sleep)
+            {
+                Monitor.Pulse(_sleep);
+            }
         }
     }
 

@@ -20,8 +20,8 @@ internal sealed partial class PeerProtocol
 
     // The receiving thread writes _received on every delivery, a sender on another core writes _sent per
     // message, and both read Version. Each counter set has cache lines of its own, so neither side's
-    // writes evict what the other reads; senders learn that an ACK is due from _ackDue, which changes
-    // once per ACK.
+    // writes evict what the other reads. Senders learn that an ACK is due from _ackDue instead of the
+    // count: the receiver sets it with each delivery past the threshold (see Counted), the ACK clears it.
     private readonly ReceiveCounters _received = new();
     private readonly SendCounters _sent = new();
     private bool _ackDue;
@@ -40,18 +40,7 @@ internal sealed partial class PeerProtocol
     public uint SeqNext { get => _received.SeqNext; private set => _received.SeqNext = value; }
 
     /// <summary>In-order deliveries since our last ACK (<c>ulp_delivered</c>).</summary>
-    public int UlpDelivered
-    {
-        get => _received.UlpDelivered;
-        private set
-        {
-            _received.UlpDelivered = value;
-            if (value > SendAckThreshold != _ackDue)
-            {
-                _ackDue = value > SendAckThreshold; // written when it changes, not per delivery
-            }
-        }
-    }
+    public int UlpDelivered { get => _received.UlpDelivered; private set => _received.UlpDelivered = value; }
 
     public PeerState State { get; private set; } = PeerState.Closed;
 
@@ -101,7 +90,7 @@ internal sealed partial class PeerProtocol
     /// </summary>
     public void PiggybackAck(IPeerActions actions)
     {
-        if (_ackDue)
+        if (Volatile.Read(ref _ackDue))
         {
             SendAck(actions);
         }
@@ -133,7 +122,7 @@ internal sealed partial class PeerProtocol
         }
 
         SeqNext++;
-        UlpDelivered++;
+        Counted(++UlpDelivered);
         Delivered++;
         return true;
     }
@@ -209,7 +198,7 @@ internal sealed partial class PeerProtocol
 
         // The sequence number is consumed even when the lock layer then rejects the message (spec §1.2).
         var verdict = DeliverChecked(packet);
-        if (verdict == ReceiveVerdict.Deliver && ++UlpDelivered > ReceiveAckThreshold)
+        if (verdict == ReceiveVerdict.Deliver && Counted(++UlpDelivered) > ReceiveAckThreshold)
         {
             SendAck(actions);
         }
@@ -236,16 +225,44 @@ internal sealed partial class PeerProtocol
 
     private void SendAck(IPeerActions actions)
     {
-        UlpDelivered = 0;
+        ClearDelivered();
         AcksSent++;
         actions.SendAck(SeqNext);
+    }
+
+    // After a delivery, on the receiving thread: past the piggy-back threshold the flag is written
+    // each time, not tested first, so a sender clearing it concurrently (ClearDelivered) cannot leave
+    // it stale (spec §2.3: piggy-back when more than 32 deliveries are unacknowledged).
+    private int Counted(int unacknowledged)
+    {
+        if (unacknowledged > SendAckThreshold)
+        {
+            Volatile.Write(ref _ackDue, true); // after the count's write, on every architecture
+        }
+
+        return unacknowledged;
+    }
+
+    // An ACK goes (the peer lock held; the in-order receive path may be counting at the same time).
+    // The fence orders the flag's clearing before the count is read again, so either this thread sees a
+    // delivery past the threshold that happened meanwhile, or that delivery's write of the flag lands
+    // after the clearing.
+    private void ClearDelivered()
+    {
+        UlpDelivered = 0;
+        _ackDue = false;
+        Interlocked.MemoryBarrier();
+        if (UlpDelivered > SendAckThreshold)
+        {
+            _ackDue = true;
+        }
     }
 
     /// <summary>Reset (spec §2.2): sequence space, version and queue start over; state CLOSED.</summary>
     private void Reset(IPeerActions actions)
     {
         SeqNext = SeqSend = 0;
-        UlpDelivered = 0;
+        ClearDelivered();
         Version = 0;
         StopTx = StopRx = false;
         FinSequence = null;
@@ -254,8 +271,9 @@ internal sealed partial class PeerProtocol
         actions.ClearQueue();
     }
 
-    // 64 bytes of padding before and after the counters: no other object's fields share their cache lines.
-    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    // 64 bytes of padding before and after the counters, so no other object's fields share their cache
+    // lines (the runtime ignores StructLayout.Size on classes: the End field makes the object that long).
+    [StructLayout(LayoutKind.Explicit)]
     private sealed class ReceiveCounters
     {
         [FieldOffset(64)]
@@ -266,12 +284,18 @@ internal sealed partial class PeerProtocol
 
         [FieldOffset(72)]
         public long Delivered;
+
+        [FieldOffset(136)]
+        public long End;
     }
 
-    [StructLayout(LayoutKind.Explicit, Size = 192)]
+    [StructLayout(LayoutKind.Explicit)]
     private sealed class SendCounters
     {
         [FieldOffset(64)]
         public uint SeqSend;
+
+        [FieldOffset(128)]
+        public long End;
     }
 }

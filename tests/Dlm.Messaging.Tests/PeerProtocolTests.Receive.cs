@@ -348,6 +348,31 @@ public sealed partial class PeerProtocolTests
         Assert.Equal(acks ? 1 : 0, a.Calls.Count);
     }
 
+    [Fact]
+    public void PiggybackAck_AfterInOrderFastPathDeliveries_AcksAbove32_AgainAfterTheNext33()
+    {
+        // Senders see the due ACK through a flag the receiving side sets (the count lives on another cache line).
+        var a = new RecordingActions();
+        var p = Established(a);
+        uint seq = 0;
+        for (var round = 1; round <= 2; round++)
+        {
+            for (var i = 0; i < PeerProtocol.SendAckThreshold; i++)
+            {
+                Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++))));
+            }
+
+            p.PiggybackAck(a);
+            Assert.Equal(round - 1, p.AcksSent); // 32 unacknowledged: not yet
+
+            Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++))));
+            p.PiggybackAck(a);
+            Assert.Equal(round, p.AcksSent);
+            Assert.Equal($"SendAck({seq})", a.Calls[^1]);
+            Assert.Equal(0, p.UlpDelivered);
+        }
+    }
+
     // ---- FIN handshake over write queues wired like Peer (src/Dlm.Messaging/Peer.cs) -----------------
 
     [Fact]

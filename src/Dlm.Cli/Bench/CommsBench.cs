@@ -34,9 +34,8 @@ internal static class CommsBench
         var runs = new List<PhaseResult>();
         for (var round = 0; round < o.Repeat; round++)
         {
-            var cpuBefore = Environment.CpuUsage.TotalTime;
-            var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
-            baselineCpu.Add((Environment.CpuUsage.TotalTime - cpuBefore).TotalNanoseconds / total);
+            var (baselineElapsed, cpu) = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
+            baselineCpu.Add(cpu.TotalNanoseconds / total);
             var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
             baselineRates.Add(total / baselineElapsed.TotalSeconds);
             baselineP50.Add(baselineRtt.At(0.5));

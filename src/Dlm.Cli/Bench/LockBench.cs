@@ -67,7 +67,7 @@ internal static class LockBench
             await stdout.WriteLineAsync(string.Create(c, $"  {n} node(s)   : {ops:N0} lock+unlock/s, {share:P0} mastered where used")).ConfigureAwait(false);
         }
 
-        await stdout.WriteLineAsync(string.Create(c, $"  remote      : lock + unlock p50 {remote.P50:F1} us, p99 {remote.P99:F1} us; two raw-TCP round trips p50 {remote.BaselineP50:F1} us; ratio {remote.Ratio:F2} (median of {RemoteRounds} alternating rounds)")).ConfigureAwait(false);
+        await stdout.WriteLineAsync(string.Create(c, $"  remote      : lock + unlock p50 {remote.P50:F1} us, p99 {remote.P99:F1} us; two raw-TCP round trips p50 {remote.BaselineP50:F1} us; ratio {remote.Ratio:F2} (median of the {RemoteRounds} alternating rounds' own ratios)")).ConfigureAwait(false);
         return DlmCli.Ok;
     }
 

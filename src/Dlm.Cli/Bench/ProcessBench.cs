@@ -15,7 +15,7 @@ internal static class ProcessBench
     public static async Task<CommsBenchResult> RunAsync(CommsBenchOptions o, CancellationToken ct)
     {
         var addresses = o.Addresses();
-        var baselineElapsed = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
+        var (baselineElapsed, _) = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
         var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
 
         var children = Enumerable.Range(1, o.Nodes).Select(i => ChildProcess.Start(ChildArguments(o, i))).ToArray();
