@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Dlm.Protocol;
 
@@ -67,6 +68,7 @@ internal sealed partial class PeerProtocol
     public long Resets { get; private set; }
 
     /// <summary>How a message of this kind goes to the peer now (spec §2.3, 6.6+ column for NAMES).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public SendMode ClassifySend(DlmCommand command, RcomType rcomType = 0, int rcomResult = 0)
     {
         var stateless = command == DlmCommand.Rcom && RcomTypes.IsStateless(rcomType)
@@ -88,6 +90,7 @@ internal sealed partial class PeerProtocol
     /// Before a wrapped message is queued (6.5+, spec §2.3): if more than 32 deliveries are
     /// unacknowledged, zero the count and queue an ACK first, so it rides in the same write.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PiggybackAck(IPeerActions actions)
     {
         if (Volatile.Read(ref _ackDue))
@@ -97,6 +100,7 @@ internal sealed partial class PeerProtocol
     }
 
     /// <summary>Assigns the next sequence number to a wrapped message (under the queue lock, spec §2.3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public uint AssignSequence() => SeqSend++;
 
     /// <summary>
@@ -112,6 +116,7 @@ internal sealed partial class PeerProtocol
     /// meanwhile; a lost count changes only when the next ACK goes, never what it acknowledges, which is
     /// the <see cref="SeqNext"/> the sender read: a delivery this path made, or an earlier one.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryAcceptInOrder(in Packet packet)
     {
         if (Version != ProtocolVersion.V32 || packet.Header.Version != ProtocolVersion.V32 || packet.Header.Command != DlmCommand.Opts

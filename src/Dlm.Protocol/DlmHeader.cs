@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Dlm.Protocol;
 
@@ -28,6 +29,7 @@ public readonly record struct DlmHeader(uint Version, uint LockspaceOrSeq, int N
     public uint LockspaceId => LockspaceOrSeq;
 
     /// <summary>Reads a header from the first 16 bytes of <paramref name="source"/> (caller checks the size).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static DlmHeader Read(ReadOnlySpan<byte> source) => new(
         BinaryPrimitives.ReadUInt32LittleEndian(source),
         BinaryPrimitives.ReadUInt32LittleEndian(source[4..]),
@@ -36,6 +38,7 @@ public readonly record struct DlmHeader(uint Version, uint LockspaceOrSeq, int N
         (DlmCommand)source[14]);
 
     /// <summary>Writes the header into the first 16 bytes of <paramref name="destination"/>, <c>h_pad</c> = 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(Span<byte> destination)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(destination, Version);

@@ -1,5 +1,6 @@
-using System.Buffers;
 using System.Buffers.Binary;
+using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace Dlm.Protocol;
 
@@ -52,6 +53,7 @@ public static class FrameReader
     }
 
     /// <summary>Span form: the length of the first message in <paramref name="buffer"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static OperationStatus TryReadFrame(ReadOnlySpan<byte> buffer, out int length)
     {
         length = 0;

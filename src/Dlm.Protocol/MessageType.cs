@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Dlm.Protocol;
 
 /// <summary>DLM_MSG types carried in <c>m_type</c> (spec §1.5.1).</summary>
@@ -51,6 +53,7 @@ public static class MessageTypes
     public static bool IsDefined(MessageType type) => type is >= MessageType.Request and <= MessageType.Purge;
 
     /// <summary>What <c>m_extra</c> carries for <paramref name="type"/> (spec §1.5.1, §9.1.1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static MessageExtra ExtraOf(MessageType type) => type switch
     {
         MessageType.Request or MessageType.Lookup or MessageType.Remove => MessageExtra.Name,

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Dlm.Protocol;
 
@@ -20,6 +21,7 @@ public readonly record struct OptsHeader(DlmCommand NextCommand, ushort OptionsL
         new((DlmCommand)opts[16], BinaryPrimitives.ReadUInt16LittleEndian(opts[18..]));
 
     /// <summary>Writes bytes 16..24 with zero padding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(Span<byte> opts)
     {
         opts[16] = (byte)NextCommand;

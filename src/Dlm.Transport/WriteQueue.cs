@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 
 namespace Dlm.Transport;
 
@@ -270,6 +271,7 @@ internal sealed class WriteQueue
         return dropped;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref Entry At(int offsetFromHead) => ref _ring[(_head + offsetFromHead) & (_ring.Length - 1)];
 
     private void Grow()
