@@ -188,36 +188,17 @@ public sealed partial class LockspaceEngine
         }
     }
 
-    // The master of a resource became known: the waiting requests go to it, or run here (spec §4.17).
+    // The directory answered for a resource (spec §4.17): the requests that waited for its master go to
+    // it, or run here; with no master (0) they ask again.
     private void MasterFound(Shard shard, Resource resource, int master, EngineLock? answered, ref Outgoing outgoing,
         List<(TaskCompletionSource<int>, int)> completions)
     {
         resource.LookupInFlight = false;
-        resource.Master = master == 0 ? 0 : master;
-        var waiting = resource.AwaitingMaster ?? [];
-        resource.AwaitingMaster = null;
-        foreach (var engineLock in waiting)
+        resource.Master = master;
+        if (resource.AwaitingMaster is { } waiting)
         {
-            if (engineLock == answered || engineLock.Released)
-            {
-                continue;
-            }
-
-            if (engineLock.Overlap != LockFlags.None)
-            {
-                FinishOverlapped(shard, engineLock, completions); // cancelled or unlocked before any request went out (spec §4.19)
-                continue;
-            }
-
-            if (master == 0)
-            {
-                // -1 from a node that is not the directory node (views differ): ask again (spec §4.17).
-                KnowMaster(shard, resource, engineLock, ref outgoing);
-            }
-            else
-            {
-                RequestOnMaster(shard, engineLock, ref outgoing, completions);
-            }
+            resource.AwaitingMaster = null;
+            RequestWaiting(shard, resource, waiting, answered, ref outgoing, completions);
         }
     }
 
@@ -231,20 +212,29 @@ public sealed partial class LockspaceEngine
         }
 
         resource.AwaitingMaster = null;
-        foreach (var waiter in waiting)
+        RequestWaiting(shard, resource, waiting, null, ref outgoing, completions);
+    }
+
+    // The locks that waited for the resource's master, in order: each goes to the master when it is known
+    // (here or elsewhere); while it is not, the first asks the directory again and the rest wait behind it
+    // (spec §4.17). One cancelled or force-unlocked meanwhile completes instead (spec §4.19).
+    private void RequestWaiting(Shard shard, Resource resource, List<EngineLock> waiting, EngineLock? answered, ref Outgoing outgoing,
+        List<(TaskCompletionSource<int>, int)> completions)
+    {
+        foreach (var engineLock in waiting)
         {
-            if (waiter.Released)
+            if (engineLock == answered || engineLock.Released)
             {
                 continue;
             }
 
-            if (waiter.Overlap != LockFlags.None)
+            if (engineLock.Overlap != LockFlags.None)
             {
-                FinishOverlapped(shard, waiter, completions);
+                FinishOverlapped(shard, engineLock, completions);
             }
-            else if (KnowMaster(shard, resource, waiter, ref outgoing))
+            else if (KnowMaster(shard, resource, engineLock, ref outgoing))
             {
-                RequestOnMaster(shard, waiter, ref outgoing, completions);
+                RequestOnMaster(shard, engineLock, ref outgoing, completions);
             }
         }
     }

@@ -82,6 +82,33 @@ public sealed class OverlapTests
         Assert.Empty(engine.Dump());
     }
 
+    [Fact]
+    public async Task LookupReplyWithoutMaster_TheFirstWaiterAsksAgain_ACancelledOneCompletes_TheRestFollowTheNewAnswer()
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var name = NameOnNode2();
+        var first = engine.RequestAsync(name, LockMode.Exclusive).AsTask();
+        var second = engine.RequestAsync(name, LockMode.ProtectedRead).AsTask();
+        var third = engine.RequestAsync(name, LockMode.ProtectedRead).AsTask();
+        var lookup = Assert.Single(outbox.Sent).Message;
+        var thirdLock = engine.OwnLock(lookup.LockId + 2)!;
+        Assert.Equal(Errno.InProgress, engine.Cancel(engine.OwnLock(lookup.LockId + 1)!));
+
+        // -1 from a node that is not the directory node (views differ): the waiters ask again (spec §4.17).
+        engine.Receive(2, new DlmMessage { Type = MessageType.LookupReply, LockId = lookup.LockId, NodeId = -1 }, []);
+
+        Assert.Equal(Errno.Cancelled, (await second.WaitAsync(Timeout)).Result); // spec §4.19
+        var again = outbox.Sent.Skip(1).ToList();
+        Assert.Equal([(2, MessageType.Lookup)], again.Select(m => (m.Node, m.Message.Type)));
+        Assert.False(first.IsCompleted || third.IsCompleted);
+
+        engine.Receive(2, new DlmMessage { Type = MessageType.LookupReply, LockId = again[0].Message.LockId, NodeId = 1 }, []); // we master it
+        Assert.Equal(Errno.Ok, (await first.WaitAsync(Timeout)).Result);
+        Assert.False(third.IsCompleted); // PR waits behind the granted EX
+        Assert.Equal(QueueStatus.Waiting, thirdLock.Status);
+    }
+
     [Theory]
     [InlineData(Errno.Ok)] // granted on the master meanwhile
     [InlineData(Errno.InProgress)] // queued on the master
