@@ -122,18 +122,7 @@ public sealed partial class MessagingNode
             var rcomType = command == DlmCommand.Rcom ? (RcomType)BinaryPrimitives.ReadInt32LittleEndian(inner.AsSpan(16)) : 0;
             var rcomResult = command == DlmCommand.Rcom ? BinaryPrimitives.ReadInt32LittleEndian(inner.AsSpan(20)) : 0;
             var mode = peer.Protocol.ClassifySend(command, rcomType, rcomResult);
-            var (slot, seq) = Reserve(peer, mode, inner.Length);
-            if (mode == SendMode.Wrapped)
-            {
-                PacketWriter.WriteOptsHeader(slot.Span, seq, LocalNodeId, command, inner.Length);
-                inner.CopyTo(slot.Span[WireLimits.OptsSize..]);
-            }
-            else
-            {
-                inner.CopyTo(slot.Span);
-            }
-
-            peer.Connection.Commit(slot);
+            inner.CopyTo(Place(peer, mode, command, inner.Length, mayWriteInline: false, out _)); // under the lock: the send loop writes it
         }
 
         peer.WaitingForVersion.Clear();

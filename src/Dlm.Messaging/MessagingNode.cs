@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 using Dlm.Protocol;
 using Dlm.Transport;
 using Microsoft.Extensions.Logging;
@@ -63,19 +64,8 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
             // it here is cheaper than taking the lock twice, and a reset can never drop a slot being
             // filled (PeerConnection still offers reserve / fill outside / commit for larger payloads).
             var mode = peer.Protocol.ClassifySend(DlmCommand.Message);
-            if (mode == SendMode.Wrapped)
-            {
-                // The common case in one step (spec §2.3): ACK first if due, next sequence number, envelope.
-                peer.Protocol.PiggybackAck(peer);
-                var seq = peer.Protocol.AssignSequence();
-                var span = peer.Connection.AppendLocked(WireLimits.OptsSize + innerLength, retained: true, seq, mayWriteInline: true, out writeInline);
-                PacketWriter.WriteWrappedMessage(span, seq, lockspaceId, LocalNodeId, message, extra);
-            }
-            else
-            {
-                PacketWriter.WriteMessage(Place(peer, mode, DlmCommand.Message, innerLength, out var slot), lockspaceId, LocalNodeId, message, extra);
-                writeInline = mode != SendMode.Wait && peer.Connection.CommitLocked(slot, mayWriteInline: true);
-            }
+            PacketWriter.WriteMessage(Place(peer, mode, DlmCommand.Message, innerLength, mayWriteInline: true, out writeInline),
+                lockspaceId, LocalNodeId, message, extra);
         }
 
         if (writeInline)
@@ -97,8 +87,8 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         lock (peer.SyncRoot)
         {
             var mode = peer.Protocol.ClassifySend(DlmCommand.Rcom, rcom.Type, rcom.Result);
-            PacketWriter.WriteRcom(Place(peer, mode, DlmCommand.Rcom, innerLength, out var slot), lockspaceId, LocalNodeId, rcom, payload);
-            writeInline = mode != SendMode.Wait && peer.Connection.CommitLocked(slot, mayWriteInline: true);
+            PacketWriter.WriteRcom(Place(peer, mode, DlmCommand.Rcom, innerLength, mayWriteInline: true, out writeInline),
+                lockspaceId, LocalNodeId, rcom, payload);
         }
 
         if (writeInline)
@@ -108,40 +98,30 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
     }
 
     // Under the peer lock: where the inner DLM_MSG or DLM_RCOM goes (spec §2.3): a held copy while the
-    // peer's version is unknown (released in order once it is known), a plain slot for a 3.1 peer and the
-    // stateless RCOMs, else a retained slot behind an OPTS header carrying the next sequence number.
-    private Span<byte> Place(Peer peer, SendMode mode, DlmCommand command, int innerLength, out SendSlot slot)
+    // peer's version is unknown (released in order once it is known), a plain entry for a 3.1 peer and the
+    // stateless RCOMs, else a retained entry behind an OPTS header carrying the next sequence number, a
+    // piggy-backed ACK first if one is due. The number is assigned here, under the lock, so that sequence
+    // order is byte order on the wire. The entry is committed at once: the caller fills it before it
+    // releases the lock, and the socket writer claims only under it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Span<byte> Place(Peer peer, SendMode mode, DlmCommand command, int innerLength, bool mayWriteInline, out bool writeInline)
     {
-        if (mode == SendMode.Wait)
+        switch (mode)
         {
-            slot = default;
-            var held = new byte[innerLength];
-            peer.WaitingForVersion.Add(held);
-            return held;
+            case SendMode.Wait:
+                writeInline = false;
+                var held = new byte[innerLength];
+                peer.WaitingForVersion.Add(held);
+                return held;
+            case SendMode.Plain:
+                return peer.Connection.AppendLocked(innerLength, retained: false, 0, mayWriteInline, out writeInline);
+            default:
+                peer.Protocol.PiggybackAck(peer);
+                var seq = peer.Protocol.AssignSequence();
+                var span = peer.Connection.AppendLocked(WireLimits.OptsSize + innerLength, retained: true, seq, mayWriteInline, out writeInline);
+                PacketWriter.WriteOptsHeader(span, seq, LocalNodeId, command, innerLength);
+                return span[WireLimits.OptsSize..];
         }
-
-        (slot, var seq) = Reserve(peer, mode, innerLength);
-        if (mode == SendMode.Plain)
-        {
-            return slot.Span;
-        }
-
-        PacketWriter.WriteOptsHeader(slot.Span, seq, LocalNodeId, command, innerLength);
-        return slot.Span[WireLimits.OptsSize..];
-    }
-
-    // Under the peer lock: a piggy-backed ACK first if due, then the slot; the sequence number is
-    // assigned here so that sequence order is byte order on the wire (spec §2.3).
-    private static (SendSlot Slot, uint Seq) Reserve(Peer peer, SendMode mode, int innerLength)
-    {
-        if (mode == SendMode.Plain)
-        {
-            return (peer.Connection.ReserveLocked(innerLength, retained: false, 0), 0);
-        }
-
-        peer.Protocol.PiggybackAck(peer);
-        var seq = peer.Protocol.AssignSequence();
-        return (peer.Connection.ReserveLocked(WireLimits.OptsSize + innerLength, retained: true, seq), seq);
     }
 
     private static void CheckLength(int innerLength)

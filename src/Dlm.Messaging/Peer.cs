@@ -63,9 +63,8 @@ internal sealed class Peer : IPeerActions
 
     public void SendFin(uint sequence)
     {
-        var slot = Connection.ReserveLocked(WireLimits.OptsSize + WireLimits.HeaderSize, retained: true, sequence);
-        PacketWriter.WriteWrappedFin(slot.Span, sequence, _localNodeId);
-        Connection.Commit(slot);
+        var span = Connection.AppendLocked(WireLimits.OptsSize + WireLimits.HeaderSize, retained: true, sequence, mayWriteInline: false, out _);
+        PacketWriter.WriteWrappedFin(span, sequence, _localNodeId); // under the lock: the send loop writes it
     }
 
     public void Release(uint nextExpected) => Connection.ReleaseLocked(nextExpected);
