@@ -37,7 +37,7 @@ internal static class BenchCommand
             o.WriteLine(string.Create(c, $"  cpu        : {r.CpuNanosecondsPerMessage:F0} ns per message (both cores, user + kernel); raw TCP {r.BaselineCpuNanosecondsPerMessage:F0} ns"));
         }
 
-        o.WriteLine(string.Create(c, $"  round trip : p50 {r.RttP50:F1} us, p99 {r.RttP99:F1} us; raw TCP p50 {r.BaselineRttP50:F1} us, p99 {r.BaselineRttP99:F1} us; ratio {r.RttRatio:F2}"));
+        o.WriteLine(string.Create(c, $"  round trip : p50 {r.RttP50:F1} us, p99 {r.RttP99:F1} us; raw TCP p50 {r.BaselineRttP50:F1} us, p99 {r.BaselineRttP99:F1} us; ratio {r.RttRatio:F2} (median of interleaved blocks)"));
         o.WriteLine(string.Create(c, $"  faults     : {r.Resets} resets, {r.Retransmitted} retransmitted, {r.DuplicatesDropped} duplicates dropped"));
         o.WriteLine(string.Create(c, $"  memory     : peak working set {r.PeakWorkingSetBytes / 1e6:F1} MB, at most {r.MaxQueuedMessages:N0} messages queued to a peer"));
         o.WriteLine(string.Create(c, $"  shutdown   : FIN handshake and close in {r.ShutdownMilliseconds:F0} ms"));

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Dlm.Messaging;
 using Dlm.Protocol;
 
@@ -15,7 +16,7 @@ internal sealed class BenchHandler : IMessageHandler
     private readonly HashSet<int> _pinged = [];
     private readonly int _peers;
     private int _complete;
-    private TaskCompletionSource? _pong;
+    private PingPong? _pingPong;
 
     public BenchHandler(int nodeId, int nodes, long messagesPerPeer)
     {
@@ -39,10 +40,18 @@ internal sealed class BenchHandler : IMessageHandler
 
     public Task AllPinged => _allPinged.Task;
 
-    public Task ExpectPongAsync()
+    /// <summary>
+    /// Ping-pongs LOOKUP / LOOKUP_REPLY with <paramref name="peer"/>: each reply is timed and the next
+    /// ping sent from the receive callback, as the raw baseline's loop sends from its read's
+    /// continuation, so neither side adds a scheduler hop of its own. The first
+    /// <paramref name="untimed"/> are not timed.
+    /// </summary>
+    public Task<Percentiles> PingPongAsync(int peer, int iterations, int untimed)
     {
-        _pong = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _pong.Task;
+        var pingPong = new PingPong(Node!, peer, iterations, untimed);
+        _pingPong = pingPong;
+        pingPong.Next();
+        return pingPong.Done.Task;
     }
 
     public void OnMessage(int nodeId, in Packet packet)
@@ -77,8 +86,40 @@ internal sealed class BenchHandler : IMessageHandler
                 Node!.SendMessage(nodeId, BenchMessages.Lockspace, BenchMessages.Counted(message.LockId, MessageType.LookupReply), BenchMessages.Name);
                 break;
             case MessageType.LookupReply:
-                _pong?.TrySetResult();
+                _pingPong?.Reply();
                 break;
+        }
+    }
+
+    private sealed class PingPong(MessagingNode node, int peer, int iterations, int untimed)
+    {
+        private readonly Percentiles _samples = new(iterations);
+        private int _sent;
+        private long _start;
+
+        public TaskCompletionSource<Percentiles> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public void Next()
+        {
+            _start = Stopwatch.GetTimestamp();
+            node.SendMessage(peer, BenchMessages.Lockspace, BenchMessages.Counted((uint)_sent++, MessageType.Lookup), BenchMessages.Name);
+        }
+
+        public void Reply()
+        {
+            if (_sent > untimed)
+            {
+                _samples.Add(Stopwatch.GetElapsedTime(_start).TotalMicroseconds);
+            }
+
+            if (_sent < iterations + untimed)
+            {
+                Next();
+            }
+            else
+            {
+                Done.TrySetResult(_samples);
+            }
         }
     }
 }

@@ -28,37 +28,31 @@ internal static class CommsBench
 
         // Rounds alternate baseline and DLM so both see the same machine; medians are reported.
         var baselineRates = new List<double>();
-        var baselineP50 = new List<double>();
-        var baselineP99 = new List<double>();
         var baselineCpu = new List<double>();
         var runs = new List<PhaseResult>();
         for (var round = 0; round < o.Repeat; round++)
         {
             var (baselineElapsed, cpu) = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
             baselineCpu.Add(cpu.TotalNanoseconds / total);
-            var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
             baselineRates.Add(total / baselineElapsed.TotalSeconds);
-            baselineP50.Add(baselineRtt.At(0.5));
-            baselineP99.Add(baselineRtt.At(0.99));
             runs.Add(await RunPhaseAsync(o with { Seed = o.Seed + round }, addresses, ct).ConfigureAwait(false));
         }
 
         var run = runs.OrderBy(r => r.Elapsed).ElementAt(runs.Count / 2); // the median run
         var seconds = run.Elapsed.TotalSeconds;
         var baseline = Median(baselineRates);
-        var rttP50 = Median(runs.Select(r => r.Rtt.At(0.5)));
         return CommsBenchResult.Measured(o, seconds, baseline) with
         {
             Lost = runs.Sum(r => r.Checkers.Sum(c => c.Lost)),
             Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
             Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
-            RttP50 = rttP50,
+            RttP50 = Median(runs.Select(r => r.Rtt.At(0.5))),
             CpuNanosecondsPerMessage = Median(runs.Select(r => r.Cpu.TotalNanoseconds / total)),
             BaselineCpuNanosecondsPerMessage = Median(baselineCpu),
             RttP99 = Median(runs.Select(r => r.Rtt.At(0.99))),
-            BaselineRttP50 = Median(baselineP50),
-            BaselineRttP99 = Median(baselineP99),
-            RttRatio = rttP50 / Median(baselineP50),
+            BaselineRttP50 = Median(runs.Select(r => r.RawRtt.At(0.5))),
+            BaselineRttP99 = Median(runs.Select(r => r.RawRtt.At(0.99))),
+            RttRatio = Median(runs.SelectMany(r => r.RttRatios)), // each block's own ratio: see InterleavedRoundTripsAsync
             Resets = runs.Sum(r => r.Resets),
             Retransmitted = runs.Sum(r => r.Statistics.Sum(s => s.Retransmitted)),
             DuplicatesDropped = runs.Sum(r => r.Statistics.Sum(s => s.DuplicatesDropped)),
@@ -75,7 +69,7 @@ internal static class CommsBench
     }
 
     private sealed record PhaseResult(TimeSpan Elapsed, TimeSpan Cpu, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
-        long MaxQueued, long Resets, Percentiles Rtt, TimeSpan Shutdown);
+        long MaxQueued, long Resets, Percentiles Rtt, Percentiles RawRtt, List<double> RttRatios, TimeSpan Shutdown);
 
     // Start the nodes, connect, send, check, measure round trips, leave with the FIN handshake.
     private static async Task<PhaseResult> RunPhaseAsync(CommsBenchOptions o, System.Net.IPAddress[] addresses, CancellationToken ct)
@@ -102,12 +96,14 @@ internal static class CommsBench
             var maxQueued = await sampler.ConfigureAwait(false);
             var resetCount = await resets.ConfigureAwait(false);
 
-            var rtt = completed ? await RoundTripAsync(nodes[0], handlers[0], o.RoundTrips, ct).ConfigureAwait(false) : new Percentiles(0);
+            var (rtt, rawRtt, rttRatios) = completed
+                ? await InterleavedRoundTripsAsync(o, addresses, handlers[0], ct).ConfigureAwait(false)
+                : (new Percentiles(0), new Percentiles(0), [double.NaN]);
             var stats = nodes.SelectMany(n => n.GetStatistics()).ToList();
             var shutdown = Stopwatch.StartNew();
             await Task.WhenAll(nodes.Select(n => n.ShutdownAsync())).ConfigureAwait(false);
             var checkers = handlers.SelectMany(h => h.Checkers.OfType<DeliveryChecker>()).ToList();
-            return new PhaseResult(elapsed, cpu, checkers, stats, maxQueued, resetCount, rtt, shutdown.Elapsed);
+            return new PhaseResult(elapsed, cpu, checkers, stats, maxQueued, resetCount, rtt, rawRtt, rttRatios, shutdown.Elapsed);
         }
         finally
         {
@@ -171,22 +167,31 @@ internal static class CommsBench
         }
     }
 
-    internal static async Task<Percentiles> RoundTripAsync(MessagingNode node, BenchHandler handler, int iterations, CancellationToken ct)
+    internal static Task<Percentiles> RoundTripAsync(BenchHandler handler, int iterations, CancellationToken ct, int untimed = 100) =>
+        handler.PingPongAsync(2, iterations, untimed).WaitAsync(TimeSpan.FromSeconds(60), ct);
+
+    /// <summary>
+    /// Round trips in blocks that alternate with the raw-TCP ping-pong between the same two addresses,
+    /// so both see the same moment of this machine (its loopback latency drifts twofold within
+    /// seconds). Returns both sides' pooled samples and each block's ratio of the p50s.
+    /// </summary>
+    private static async Task<(Percentiles Ours, Percentiles Raw, List<double> Ratios)> InterleavedRoundTripsAsync(
+        CommsBenchOptions o, System.Net.IPAddress[] addresses, BenchHandler handler, CancellationToken ct)
     {
-        var samples = new Percentiles(iterations);
-        for (var i = 0; i < iterations + 100; i++)
+        const int Blocks = 10, Untimed = 20;
+        var perBlock = Math.Max(1, o.RoundTrips / Blocks);
+        var (ours, raw, ratios) = (new Percentiles(perBlock * Blocks), new Percentiles(perBlock * Blocks), new List<double>());
+        await RoundTripAsync(handler, 0, ct, untimed: 100).ConfigureAwait(false);
+        for (var block = 0; block < Blocks; block++)
         {
-            var pong = handler.ExpectPongAsync();
-            var start = Stopwatch.GetTimestamp();
-            node.SendMessage(2, BenchMessages.Lockspace, BenchMessages.Counted((uint)i, MessageType.Lookup), BenchMessages.Name);
-            await pong.WaitAsync(TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-            if (i >= 100)
-            {
-                samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
-            }
+            var rawBlock = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, perBlock, ct, Untimed).ConfigureAwait(false);
+            var oursBlock = await RoundTripAsync(handler, perBlock, ct, Untimed).ConfigureAwait(false);
+            raw.AddAll(rawBlock);
+            ours.AddAll(oursBlock);
+            ratios.Add(oursBlock.At(0.5) / rawBlock.At(0.5));
         }
 
-        return samples;
+        return (ours, raw, ratios);
     }
 
     private static async Task<long> SampleQueuesAsync(MessagingNode[] nodes, CancellationToken ct)

@@ -14,6 +14,17 @@ internal sealed class Percentiles(int capacity)
         }
     }
 
+    public int Count => _count;
+
+    /// <summary>Adds every sample of <paramref name="other"/> (as far as there is room).</summary>
+    public void AddAll(Percentiles other)
+    {
+        foreach (var sample in other._samples.AsSpan(0, other._count))
+        {
+            Add(sample);
+        }
+    }
+
     public double At(double fraction)
     {
         if (_count == 0)

@@ -6,9 +6,10 @@ namespace Dlm.Cli.Bench;
 
 /// <summary>
 /// <c>dlm bench comms --processes</c>: one child process per node (<c>dlm bench comms-node</c>),
-/// driven line by line over stdin/stdout: ready → go → connected → send → result JSON → rtt →
-/// stop → stopped. Resets are injected inside each child, at N times the interval each, so the
-/// cluster sees about one per interval.
+/// driven line by line over stdin/stdout: ready → go → connected → send → result JSON → rtt
+/// (one block of round trips, repeated between raw-TCP blocks) → stop → stopped. Resets are
+/// injected inside each child, at N times the interval each, so the cluster sees about one per
+/// interval.
 /// </summary>
 internal static class ProcessBench
 {
@@ -16,7 +17,6 @@ internal static class ProcessBench
     {
         var addresses = o.Addresses();
         var (baselineElapsed, _) = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
-        var baselineRtt = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, o.RoundTrips, ct).ConfigureAwait(false);
 
         var children = Enumerable.Range(1, o.Nodes).Select(i => ChildProcess.Start(ChildArguments(o, i))).ToArray();
         try
@@ -26,13 +26,12 @@ internal static class ProcessBench
             var stopwatch = Stopwatch.StartNew();
             var results = await Task.WhenAll(children.Select(c => c.CommandAsync("send", null))).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed.TotalSeconds;
-            var rttLine = await children[0].CommandAsync("rtt", null).ConfigureAwait(false);
+            var rtt = await InterleavedRoundTripsAsync(o, addresses, children[0], ct).ConfigureAwait(false);
             var shutdown = Stopwatch.StartNew();
             await Task.WhenAll(children.Select(c => c.CommandAsync("stop", "stopped"))).ConfigureAwait(false);
             var shutdownMs = shutdown.Elapsed.TotalMilliseconds;
 
             var parts = results.Select(r => JsonSerializer.Deserialize<ChildResult>(r)!).ToArray();
-            var rtt = JsonSerializer.Deserialize<double[]>(rttLine)!;
             var total = o.TotalMessages;
             var baseline = total / baselineElapsed.TotalSeconds;
             return CommsBenchResult.Measured(o, elapsed, baseline) with
@@ -40,11 +39,11 @@ internal static class ProcessBench
                 Lost = parts.Sum(p => p.Lost),
                 Duplicated = parts.Sum(p => p.Duplicated),
                 Reordered = parts.Sum(p => p.Reordered),
-                RttP50 = rtt[0],
-                RttP99 = rtt[1],
-                BaselineRttP50 = baselineRtt.At(0.5),
-                BaselineRttP99 = baselineRtt.At(0.99),
-                RttRatio = rtt[0] / baselineRtt.At(0.5),
+                RttP50 = Median(rtt.Select(b => b.Ours[0])),
+                RttP99 = Median(rtt.Select(b => b.Ours[1])),
+                BaselineRttP50 = Median(rtt.Select(b => b.Raw[0])),
+                BaselineRttP99 = Median(rtt.Select(b => b.Raw[1])),
+                RttRatio = Median(rtt.Select(b => b.Ours[0] / b.Raw[0])),
                 Resets = parts.Sum(p => p.Resets),
                 Retransmitted = parts.Sum(p => p.Retransmitted),
                 DuplicatesDropped = parts.Sum(p => p.DuplicatesDropped),
@@ -60,6 +59,32 @@ internal static class ProcessBench
                 child.Dispose();
             }
         }
+    }
+
+    // Blocks of round trips alternating with raw-TCP blocks, as in the one-process bench; each side's
+    // p50 and p99 per block, reported as medians over the blocks.
+    private static async Task<List<(double[] Ours, double[] Raw)>> InterleavedRoundTripsAsync(
+        CommsBenchOptions o, System.Net.IPAddress[] addresses, ChildProcess first, CancellationToken ct)
+    {
+        var blocks = new List<(double[] Ours, double[] Raw)>();
+        for (var block = 0; block < RoundTripBlocks; block++)
+        {
+            var raw = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, BlockSize(o), ct, untimed: 20).ConfigureAwait(false);
+            var ours = JsonSerializer.Deserialize<double[]>(await first.CommandAsync("rtt", null).ConfigureAwait(false))!;
+            blocks.Add((ours, [raw.At(0.5), raw.At(0.99)]));
+        }
+
+        return blocks;
+    }
+
+    private const int RoundTripBlocks = 10;
+
+    private static int BlockSize(CommsBenchOptions o) => Math.Max(1, o.RoundTrips / RoundTripBlocks);
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted[sorted.Length / 2];
     }
 
     /// <summary>The child side: one node, commanded over stdin.</summary>
@@ -98,9 +123,9 @@ internal static class ProcessBench
         await SayAsync(stdout, JsonSerializer.Serialize(result)).ConfigureAwait(false);
 
         var command = await input.ReadLineAsync().ConfigureAwait(false);
-        if (command == "rtt")
+        for (var untimed = 100; command == "rtt"; untimed = 20)
         {
-            var rtt = await CommsBench.RoundTripAsync(node, handler, o.RoundTrips, CancellationToken.None).ConfigureAwait(false);
+            var rtt = await CommsBench.RoundTripAsync(handler, BlockSize(o), CancellationToken.None, untimed).ConfigureAwait(false);
             await SayAsync(stdout, JsonSerializer.Serialize(new[] { rtt.At(0.5), rtt.At(0.99) })).ConfigureAwait(false);
             command = await input.ReadLineAsync().ConfigureAwait(false);
         }

@@ -65,8 +65,11 @@ internal static class RawTcpBaseline
         }
     }
 
-    /// <summary>Ping-pong of one message between the first two addresses; returns RTT samples in µs.</summary>
-    public static async Task<Percentiles> RoundTripAsync(IPAddress[] addresses, int port, int iterations, CancellationToken ct)
+    /// <summary>
+    /// Ping-pong of one message between the first two addresses on a new connection; returns RTT
+    /// samples in µs, after <paramref name="untimed"/> round trips that are not timed.
+    /// </summary>
+    public static async Task<Percentiles> RoundTripAsync(IPAddress[] addresses, int port, int iterations, CancellationToken ct, int untimed = 0)
     {
         using var listener = Listen(addresses[1], port);
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -78,7 +81,7 @@ internal static class RawTcpBaseline
         var echo = Task.Run(async () =>
         {
             var buffer = new byte[message.Length];
-            for (var i = 0; i < iterations; i++)
+            for (var i = 0; i < untimed + iterations; i++)
             {
                 await ReadExactlyAsync(server, buffer, ct).ConfigureAwait(false);
                 await server.SendAsync(buffer, SocketFlags.None, ct).ConfigureAwait(false);
@@ -86,12 +89,15 @@ internal static class RawTcpBaseline
         }, ct);
         var samples = new Percentiles(iterations);
         var reply = new byte[message.Length];
-        for (var i = 0; i < iterations; i++)
+        for (var i = 0; i < untimed + iterations; i++)
         {
             var start = Stopwatch.GetTimestamp();
             await client.SendAsync(message, SocketFlags.None, ct).ConfigureAwait(false);
             await ReadExactlyAsync(client, reply, ct).ConfigureAwait(false);
-            samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            if (i >= untimed)
+            {
+                samples.Add(Stopwatch.GetElapsedTime(start).TotalMicroseconds);
+            }
         }
 
         await echo.ConfigureAwait(false);
