@@ -14,25 +14,28 @@ public sealed partial class MessagingNode
             return; // the transport only serves configured peers
         }
 
-        if (!PacketDecoder.TryDecode(message, out var packet, out var error))
+        if (!PacketDecoder.TryDecodeFrame(message, out var packet, out var error))
         {
-            // A malformed message is dropped; inside OPTS it consumes no sequence number (spec §2.4).
-            Interlocked.Increment(ref peer.MalformedDropped);
-            MessagingMetrics.Dropped.Add(1);
-            MessagingLog.Malformed(_logger, nodeId, error);
+            // A malformed frame or envelope is dropped; inside OPTS it consumes no sequence number (spec §2.4).
+            DropMalformed(peer, error);
             return;
         }
+
+        // Bad contents behind a sound envelope (a name over 64 bytes, an unknown type, a bad mode) pass
+        // midcomms: the sequence number is consumed and the message rejected after it, as the kernel's
+        // lock layer does (spec §2.4, §4.20). Dropping it before would stall the peer's stream for good.
+        var valid = PacketDecoder.TryValidateBody(packet, out error);
 
         // The transport holds peer.ReceiveLock for the whole read batch (OnReceiveBatchStart/End). The next
         // message in sequence needs nothing else; the rest takes the peer lock, which senders share.
         {
             var verdict = ReceiveVerdict.Deliver;
-            if (!peer.Protocol.TryAcceptInOrder(packet))
+            if (!valid || !peer.Protocol.TryAcceptInOrder(packet))
             {
                 lock (peer.SyncRoot)
                 {
                     var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
-                    verdict = peer.Protocol.OnReceive(packet, peer);
+                    verdict = peer.Protocol.OnReceive(packet, peer, valid);
                     if (state != peer.Protocol.State || version != peer.Protocol.Version)
                     {
                         OnStateChanged(peer, state, version);
@@ -42,6 +45,9 @@ public sealed partial class MessagingNode
 
             switch (verdict)
             {
+                case ReceiveVerdict.Malformed:
+                    DropMalformed(peer, error);
+                    break;
                 case ReceiveVerdict.Deliver:
                     _handler.OnMessage(nodeId, packet);
                     break;
@@ -56,6 +62,13 @@ public sealed partial class MessagingNode
                     break;
             }
         }
+    }
+
+    private void DropMalformed(Peer peer, ProtocolError error)
+    {
+        Interlocked.Increment(ref peer.MalformedDropped);
+        MessagingMetrics.Dropped.Add(1);
+        MessagingLog.Malformed(_logger, peer.Protocol.NodeId, error);
     }
 
     /// <inheritdoc/>

@@ -132,8 +132,12 @@ internal sealed partial class PeerProtocol
         return true;
     }
 
-    /// <summary>Processes one decoded message from the peer (spec §2.4).</summary>
-    public ReceiveVerdict OnReceive(in Packet packet, IPeerActions actions)
+    /// <summary>
+    /// Processes one decoded message from the peer (spec §2.4). <paramref name="bodyValid"/> is false when
+    /// its contents failed <see cref="PacketDecoder.TryValidateBody"/>: such a message is never delivered,
+    /// but a wrapped one still consumes its sequence number.
+    /// </summary>
+    public ReceiveVerdict OnReceive(in Packet packet, IPeerActions actions, bool bodyValid = true)
     {
         var version = packet.Header.Version;
         if (Version == 0)
@@ -149,25 +153,25 @@ internal sealed partial class PeerProtocol
             return Drop(ReceiveVerdict.VersionMismatch);
         }
 
-        return version == ProtocolVersion.V31 ? Receive31(packet) : Receive32(packet, actions);
+        return version == ProtocolVersion.V31 ? Receive31(packet, bodyValid) : Receive32(packet, actions, bodyValid);
     }
 
     // spec §2.4 step 4: a 3.1 peer sends plain DLM_MSG and DLM_RCOM only.
-    private ReceiveVerdict Receive31(in Packet packet) => packet.Header.Command switch
+    private ReceiveVerdict Receive31(in Packet packet, bool bodyValid) => packet.Header.Command switch
     {
-        DlmCommand.Message or DlmCommand.Rcom => DeliverChecked(packet),
+        DlmCommand.Message or DlmCommand.Rcom => DeliverChecked(packet, bodyValid),
         _ => Drop(ReceiveVerdict.Unsupported),
     };
 
     // spec §2.4 step 5.
-    private ReceiveVerdict Receive32(in Packet packet, IPeerActions actions)
+    private ReceiveVerdict Receive32(in Packet packet, IPeerActions actions, bool bodyValid)
     {
         switch (packet.Header.Command)
         {
             case DlmCommand.Rcom when RcomTypes.MayArrivePlain(packet.Rcom.Type):
-                return DeliverChecked(packet);
+                return DeliverChecked(packet, bodyValid);
             case DlmCommand.Opts:
-                return ReceiveSequenced(packet, actions);
+                return ReceiveSequenced(packet, actions, bodyValid);
             case DlmCommand.Ack:
                 OnAck(packet.Header.Sequence, actions);
                 return ReceiveVerdict.Consumed;
@@ -178,7 +182,7 @@ internal sealed partial class PeerProtocol
     }
 
     // spec §2.5: accept the next sequence number only; re-ACK duplicates; drop gaps.
-    private ReceiveVerdict ReceiveSequenced(in Packet packet, IPeerActions actions)
+    private ReceiveVerdict ReceiveSequenced(in Packet packet, IPeerActions actions, bool bodyValid)
     {
         var seq = packet.Header.Sequence;
         if (seq != SeqNext)
@@ -202,7 +206,7 @@ internal sealed partial class PeerProtocol
         }
 
         // The sequence number is consumed even when the lock layer then rejects the message (spec §1.2).
-        var verdict = DeliverChecked(packet);
+        var verdict = DeliverChecked(packet, bodyValid);
         if (verdict == ReceiveVerdict.Deliver && Counted(++UlpDelivered) > ReceiveAckThreshold)
         {
             SendAck(actions);
@@ -211,8 +215,13 @@ internal sealed partial class PeerProtocol
         return verdict;
     }
 
-    private ReceiveVerdict DeliverChecked(in Packet packet)
+    private ReceiveVerdict DeliverChecked(in Packet packet, bool bodyValid)
     {
+        if (!bodyValid)
+        {
+            return ReceiveVerdict.Malformed; // counted by the caller, which has the decoder's error
+        }
+
         if (packet.Inner.NodeId != NodeId)
         {
             return Drop(ReceiveVerdict.WrongNode);

@@ -47,4 +47,6 @@ public enum ReceiveVerdict
     Unsupported,
     /// <summary>Dropped: <c>h_nodeid</c> is not the connection's node (spec §1.2).</summary>
     WrongNode,
+    /// <summary>Dropped: its contents are invalid (a wrapped one has consumed its sequence number, spec §2.4, §4.20).</summary>
+    Malformed,
 }

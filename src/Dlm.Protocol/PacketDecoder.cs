@@ -13,8 +13,26 @@ public static class PacketDecoder
     /// <summary>
     /// Decodes the message at the start of <paramref name="source"/>; exactly <c>h_length</c>
     /// bytes are used (see <see cref="Packet.Bytes"/>), anything after them is ignored.
+    /// <see cref="TryDecodeFrame"/> and <see cref="TryValidateBody"/> in one step.
     /// </summary>
     public static bool TryDecode(ReadOnlySpan<byte> source, out Packet packet, out ProtocolError error)
+    {
+        if (TryDecodeFrame(source, out packet, out error) && TryValidateBody(packet, out error))
+        {
+            return true;
+        }
+
+        packet = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Decodes the header and, for a DLM_OPTS envelope, the checks of spec §2.4 that decide whether
+    /// its sequence number is consumed: the lengths and commands of the envelope and of the inner
+    /// message. Every structure's minimum length holds afterwards, so all fixed fields can be read;
+    /// their contents are checked by <see cref="TryValidateBody"/>.
+    /// </summary>
+    public static bool TryDecodeFrame(ReadOnlySpan<byte> source, out Packet packet, out ProtocolError error)
     {
         packet = default;
         if (source.Length < WireLimits.HeaderSize)
@@ -57,7 +75,7 @@ public static class PacketDecoder
             case DlmCommand.Rcom:
             case DlmCommand.Ack:
             case DlmCommand.Fin:
-                if (!TryValidateBody(bytes, header.Command, 0, out error))
+                if (!TryCheckMinimum(bytes, header.Command, 0, out error))
                 {
                     return false;
                 }
@@ -144,26 +162,39 @@ public static class PacketDecoder
             return false;
         }
 
-        if (!ProtocolVersion.IsSupported(inner.Version))
-        {
-            error = new(ProtocolErrorCode.UnsupportedVersion, innerOffset);
-            return false;
-        }
-
-        // The inner node id is compared with the connection's node by messaging (spec §1.2); here it must be a node id.
-        if (inner.NodeId <= 0)
-        {
-            error = new(ProtocolErrorCode.InvalidNodeId, innerOffset + 8);
-            return false;
-        }
-
-        if (!TryValidateBody(innerBytes, inner.Command, innerOffset, out error))
-        {
-            return false;
-        }
-
+        error = default;
         packet = new Packet(bytes, header, opts, innerOffset, inner);
         return true;
+    }
+
+    /// <summary>
+    /// Checks the contents of a packet from <see cref="TryDecodeFrame"/>: the inner header's version
+    /// and node id when wrapped, then the DLM_MSG fields (spec §1.5.1, §4.2, §4.20) or the RCOM
+    /// payload. A wrapped message that fails here has passed midcomms' checks: a receiver consumes its
+    /// sequence number and then rejects it, as the kernel's lock layer does (spec §2.4, §4.20).
+    /// </summary>
+    public static bool TryValidateBody(in Packet packet, out ProtocolError error)
+    {
+        var inner = packet.Inner;
+        var innerBytes = packet.InnerBytes;
+        var at = packet.Bytes.Length - innerBytes.Length;
+        if (packet.IsWrapped)
+        {
+            if (!ProtocolVersion.IsSupported(inner.Version))
+            {
+                error = new(ProtocolErrorCode.UnsupportedVersion, at);
+                return false;
+            }
+
+            // The inner node id is compared with the connection's node by messaging (spec §1.2); here it must be a node id.
+            if (inner.NodeId <= 0)
+            {
+                error = new(ProtocolErrorCode.InvalidNodeId, at + 8);
+                return false;
+            }
+        }
+
+        return TryValidateContent(innerBytes, inner.Command, at, out error);
     }
 
     private static int MinimumLength(DlmCommand command) => command switch
@@ -174,18 +205,30 @@ public static class PacketDecoder
         _ => 0,
     };
 
-    // Validates a MSG / RCOM / ACK / FIN body; `at` is the body's offset in the outer message (for error offsets).
-    private static bool TryValidateBody(ReadOnlySpan<byte> bytes, DlmCommand command, int at, out ProtocolError error)
+    // The fixed part of a plain MSG or RCOM is there; `at` is the body's offset in the outer message (for error offsets).
+    private static bool TryCheckMinimum(ReadOnlySpan<byte> bytes, DlmCommand command, int at, out ProtocolError error)
+    {
+        switch (command)
+        {
+            case DlmCommand.Message when bytes.Length < WireLimits.MessageSize:
+                error = new(ProtocolErrorCode.MessageTooShort, at + DlmHeader.LengthOffset);
+                return false;
+            case DlmCommand.Rcom when bytes.Length < WireLimits.RcomSize:
+                error = new(ProtocolErrorCode.RcomTooShort, at + DlmHeader.LengthOffset);
+                return false;
+            default:
+                // ACK and FIN are a bare header; extra bytes are ignored, as the kernel does.
+                error = default;
+                return true;
+        }
+    }
+
+    // The contents of a MSG or RCOM whose fixed part is there; `at` as above.
+    private static bool TryValidateContent(ReadOnlySpan<byte> bytes, DlmCommand command, int at, out ProtocolError error)
     {
         switch (command)
         {
             case DlmCommand.Message:
-                if (bytes.Length < WireLimits.MessageSize)
-                {
-                    error = new(ProtocolErrorCode.MessageTooShort, at + DlmHeader.LengthOffset);
-                    return false;
-                }
-
                 if (!ValidateMessage(bytes, out error))
                 {
                     error = error with { Offset = at + error.Offset };
@@ -194,12 +237,6 @@ public static class PacketDecoder
 
                 return true;
             case DlmCommand.Rcom:
-                if (bytes.Length < WireLimits.RcomSize)
-                {
-                    error = new(ProtocolErrorCode.RcomTooShort, at + DlmHeader.LengthOffset);
-                    return false;
-                }
-
                 var type = (RcomType)BinaryPrimitives.ReadInt32LittleEndian(bytes[16..]);
                 if (!RcomValidator.Validate(type, bytes[WireLimits.RcomSize..], out error))
                 {
@@ -209,7 +246,6 @@ public static class PacketDecoder
 
                 return true;
             default:
-                // ACK and FIN are a bare header; extra bytes are ignored, as the kernel does.
                 error = default;
                 return true;
         }

@@ -42,6 +42,57 @@ public sealed partial class MalformedInputTests
         AssertRejected(bytes, ProtocolErrorCode.InvalidNodeId, Inner + NodeIdAt);
     }
 
+    // ---------------------------------------------------------------- which stage rejects
+
+    // spec §2.4: midcomms checks the envelope's lengths and commands; a failure there consumes no
+    // sequence number. The contents are the lock layer's to reject, after the number is consumed.
+    [Theory]
+    [InlineData(Inner + TypeAt, 15, ProtocolErrorCode.UnknownMessageType)]
+    [InlineData(Inner + 72, 6, ProtocolErrorCode.InvalidMode)]
+    [InlineData(Inner + NodeIdAt, 0, ProtocolErrorCode.InvalidNodeId)]
+    [InlineData(Inner + VersionAt, 0x00040000, ProtocolErrorCode.UnsupportedVersion)]
+    public void TryDecodeFrame_WrappedContentsInvalid_FramePassesAndBodyIsRejected(int field, int value, ProtocolErrorCode code)
+    {
+        var bytes = Vectors.WorkedExample.ToArray();
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(field), value);
+
+        Assert.True(PacketDecoder.TryDecodeFrame(bytes, out var packet, out _));
+        Assert.Equal(SequenceOf(bytes), packet.Header.Sequence);
+        Assert.Equal((false, new ProtocolError(code, field)), RejectionInStages(bytes));
+    }
+
+    [Fact]
+    public void TryDecodeFrame_WrappedNameOver64_FramePassesAndBodyIsRejected()
+    {
+        var bytes = new byte[PacketWriter.OptsLength(PacketWriter.MessageLength(65))];
+        var inner = PacketWriter.WriteMessage(bytes.AsSpan(Inner), Lockspace, Node, new DlmMessage { Type = MessageType.Request }, Name(65));
+        PacketWriter.WriteOptsHeader(bytes, 3, Node, DlmCommand.Message, inner);
+
+        Assert.Equal((false, new ProtocolError(ProtocolErrorCode.NameTooLong, Inner + Extra)), RejectionInStages(bytes));
+    }
+
+    [Theory]
+    [InlineData(OptionsLengthAt, 200, ProtocolErrorCode.InvalidOptsLength)]
+    [InlineData(NextCommandAt, 4, ProtocolErrorCode.InvalidNextCommand)]
+    [InlineData(Inner + CommandAt, 2, ProtocolErrorCode.InnerCommandMismatch)]
+    [InlineData(Inner + LengthAt, 60, ProtocolErrorCode.InnerTooShort)]
+    public void TryDecodeFrame_EnvelopeInvalid_RejectedByTheFrame(int field, int value, ProtocolErrorCode code)
+    {
+        var bytes = Vectors.WorkedExample.ToArray();
+        if (field is OptionsLengthAt or Inner + LengthAt)
+        {
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(field), (ushort)value);
+        }
+        else
+        {
+            bytes[field] = (byte)value;
+        }
+
+        Assert.Equal((true, new ProtocolError(code, field)), RejectionInStages(bytes));
+    }
+
+    private static uint SequenceOf(byte[] wrapped) => DlmHeader.Read(wrapped).Sequence;
+
     // ---------------------------------------------------------------- InvalidNextCommand
 
     [Theory]

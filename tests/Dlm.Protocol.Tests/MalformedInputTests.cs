@@ -136,7 +136,20 @@ public sealed partial class MalformedInputTests
         Assert.Null(thrown);
         Assert.False(accepted, $"expected {code} at {offset}, but the message was accepted");
         Assert.Equal(new ProtocolError(code, offset), error);
+        Assert.Equal(error, RejectionInStages(bytes).Error);
         return error;
+    }
+
+    // The two stages TryDecode is made of: the frame's error, or the body's after a frame that passed.
+    private static (bool ByFrame, ProtocolError Error) RejectionInStages(byte[] bytes)
+    {
+        if (!PacketDecoder.TryDecodeFrame(bytes, out var packet, out var error))
+        {
+            return (true, error);
+        }
+
+        Assert.False(PacketDecoder.TryValidateBody(packet, out error), "TryDecode rejected what the two stages accept");
+        return (false, error);
     }
 
     private static Packet AssertAccepted(byte[] bytes)
