@@ -185,10 +185,16 @@ public sealed partial class PeerConnection : IAsyncDisposable
         return released;
     }
 
-    /// <summary>Drops every retained message; unsent plain ones (an ACK) still go out (midcomms reset, spec §2.2). Caller holds <see cref="SyncRoot"/>.</summary>
+    /// <summary>
+    /// Drops every retained message; unsent plain ones (an ACK) still go out (midcomms reset, spec §2.2).
+    /// The last ACK is no longer repeated after a broken connection: it belongs to the sequence space
+    /// that ended, and the peer, which starts again at 0 too, would release that many new messages with
+    /// it (spec §2.6). Caller holds <see cref="SyncRoot"/>.
+    /// </summary>
     public void DropRetainedLocked()
     {
         _queue.DropRetained();
+        _ackKnown = false;
         CheckCapacityLocked();
     }
 

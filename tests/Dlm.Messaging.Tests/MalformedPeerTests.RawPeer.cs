@@ -36,6 +36,18 @@ public sealed partial class MalformedPeerTests
             }
         }
 
+        /// <summary>A listening socket on node 2's address and the cluster port, for connections node 1 makes.</summary>
+        public static Socket Listen(IPAddress address)
+        {
+            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(address, WireLimits.DefaultPort));
+            listener.Listen(4);
+            return listener;
+        }
+
+        /// <summary>The next connection node 1 makes to <paramref name="listener"/>.</summary>
+        public static async Task<RawPeer> AcceptAsync(Socket listener) => new(await listener.AcceptAsync().WaitAsync(Timeout));
+
         /// <summary>Writes the messages back to back in one send.</summary>
         public async Task SendAsync(params byte[][] messages)
         {
@@ -145,6 +157,22 @@ public sealed partial class MalformedPeerTests
             return buffer;
         }
 
+        /// <summary>An OPTS-wrapped DLM_FIN.</summary>
+        public static byte[] Fin(uint seq, int node = RawNode)
+        {
+            var buffer = new byte[WireLimits.OptsSize + WireLimits.HeaderSize];
+            PacketWriter.WriteWrappedFin(buffer, seq, node);
+            return buffer;
+        }
+
+        /// <summary>A cumulative DLM_ACK of everything before <paramref name="nextExpected"/>.</summary>
+        public static byte[] Ack(uint nextExpected, int node = RawNode)
+        {
+            var buffer = new byte[WireLimits.HeaderSize];
+            PacketWriter.WriteAck(buffer, nextExpected, node);
+            return buffer;
+        }
+
         /// <summary>A wrapped message whose <c>o_optlen</c> is patched.</summary>
         public static byte[] WithOptionsLength(byte[] wrapped, ushort optlen)
         {
@@ -158,6 +186,14 @@ public sealed partial class MalformedPeerTests
         {
             var copy = (byte[])wrapped.Clone();
             BinaryPrimitives.WriteUInt16LittleEndian(copy.AsSpan(WireLimits.OptsSize + DlmHeader.LengthOffset), length);
+            return copy;
+        }
+
+        /// <summary>A wrapped message with one 32-bit field of the inner message (offset from its start) patched.</summary>
+        public static byte[] WithInnerField(byte[] wrapped, int field, int value)
+        {
+            var copy = (byte[])wrapped.Clone();
+            BinaryPrimitives.WriteInt32LittleEndian(copy.AsSpan(WireLimits.OptsSize + field), value);
             return copy;
         }
 

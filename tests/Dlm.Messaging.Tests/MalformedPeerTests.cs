@@ -113,6 +113,34 @@ public sealed partial class MalformedPeerTests
     }
 
     [Fact]
+    public async Task Opts_InnerContentsInvalid_NotDeliveredButSequenceNumberConsumed()
+    {
+        var ip = TestCluster.AllocateAddresses(2);
+        var (node, recorder) = StartNode(1, ip);
+        await using var n1 = node;
+        using var raw = await RawPeer.ConnectAsync(ip[1], ip[0]);
+        await raw.SendAsync(Wire.Status(), Wire.Wrapped(0, 0));
+        await recorder.WaitForAsync(RawNode, 1, Timeout);
+
+        // A sound envelope around bad contents passes midcomms (spec §2.4) and is rejected after its
+        // sequence number is consumed (§4.20); dropping it before would stall everything behind it.
+        await raw.SendAsync(
+            Wire.WithInnerField(Wire.Wrapped(1, 999), 16, 15),          // m_type 15: no such message
+            Wire.WithInnerField(Wire.Wrapped(2, 999), 72, 6),           // m_rqmode 6: no such mode
+            Wire.WithInnerField(Wire.Wrapped(3, 999), 0, 0x00040000),   // inner h_version 4.0
+            Wire.Wrapped(4, 1));
+        await recorder.WaitForAsync(RawNode, 2, Timeout);
+
+        Assert.Empty(recorder.Violations);
+        var stats = node.GetStatistics(RawNode);
+        Assert.Equal(5u, stats.SeqNext);
+        Assert.Equal(3, stats.MalformedDropped);
+        Assert.Equal(0, stats.GapsDropped);
+        Assert.Equal(0, stats.OtherDropped);
+        Assert.Equal(1 + 2, stats.Delivered); // STATUS + seq 0 + seq 4
+    }
+
+    [Fact]
     public async Task PlainMessage_FromV32Peer_DroppedAndLaterWrappedTrafficDelivered()
     {
         var ip = TestCluster.AllocateAddresses(2);
@@ -157,6 +185,47 @@ public sealed partial class MalformedPeerTests
         Assert.Equal(3u, recorder.ReceivedFrom(RawNode));
         Assert.Empty(recorder.Violations);
     }
+
+    [Fact]
+    public async Task Reset_ForgetsTheLastAck_TheNextConnectionCarriesNoAckOfTheOldSequenceSpace()
+    {
+        var ip = TestCluster.AllocateAddresses(2);
+        var (node, recorder) = StartNode(1, ip);
+        await using var n1 = node;
+        using var listener = RawPeer.Listen(ip[1]);
+        using (var raw = await RawPeer.ConnectAsync(ip[1], ip[0]))
+        {
+            // A duplicate makes node 1 ACK (spec §2.5); the transport remembers ACK(1) to repeat it after a broken write.
+            await raw.SendAsync(Wire.Status(), Wire.Wrapped(0, 0), Wire.Wrapped(0, 0));
+            Assert.Equal(1u, Wire.Header(await ReadAsync(raw, "the re-ACK")).Sequence);
+
+            // The peer leaves: its FIN finds node 1 ESTABLISHED without lockspace users, so node 1 ACKs it and
+            // sends its own FIN (LAST_ACK); the peer's ACK of that FIN resets node 1's side (spec §2.9).
+            await raw.SendAsync(Wire.Fin(1));
+            var ack = await ReadAsync(raw, "the ACK of the peer's FIN");
+            Assert.Equal((DlmCommand.Ack, 2u), (Wire.Kind(ack), Wire.Header(ack).Sequence));
+            var fin = await ReadAsync(raw, "node 1's FIN");
+            Assert.Equal(DlmCommand.Fin, Wire.Kind(fin));
+            await raw.SendAsync(Wire.Ack(Wire.Header(fin).Sequence + 1));
+            Assert.True(await node.WaitForStateAsync(RawNode, PeerState.Closed, Timeout));
+            Assert.Equal(1, node.GetStatistics(RawNode).Resets);
+
+            // A framing error makes node 1 close this connection; it closes the socket after its bookkeeping.
+            await raw.SendAsync(Wire.HeaderOnly(4097));
+            await raw.ReadUntilClosedAsync("node 1 closing after a framing error");
+        }
+
+        // The next connection starts a new sequence space: the old ACK(2) must not go first, or the peer
+        // would release that many of its new, unacknowledged messages (spec §2.6).
+        TestCluster.SendStatus(node, RawNode);
+        using var back = await RawPeer.AcceptAsync(listener);
+        var first = await ReadAsync(back, "node 1's first message on its new connection");
+        Assert.Equal(DlmCommand.Rcom, Wire.Kind(first));
+        Assert.Empty(recorder.Violations);
+    }
+
+    private static async Task<byte[]> ReadAsync(RawPeer raw, string what) =>
+        await raw.ReadFrameAsync(what) ?? throw new InvalidOperationException($"node 1 closed the connection before {what}");
 
     [Fact]
     public async Task V31Peer_PlainBothWaysNoAckAndNoFinAtShutdown()
