@@ -57,9 +57,14 @@ internal sealed partial class PeerProtocol
         }
     }
 
-    /// <summary>The peer became a member of one of our lockspaces (spec §2.9 rows 2-3).</summary>
+    /// <summary>
+    /// The peer became a member of one of our lockspaces (spec §2.9 rows 2-3). After a close by
+    /// configuration this is the node configured again: a new incarnation, which our shutdown
+    /// leaves with the FIN handshake like any other.
+    /// </summary>
     public void AddUser(IPeerActions actions)
     {
+        IsClosedByConfiguration = false;
         if (Users++ > 0)
         {
             return;
@@ -138,9 +143,6 @@ internal sealed partial class PeerProtocol
         Users = 0;
         IsClosedByConfiguration = true;
     }
-
-    /// <summary>The node is configured again after a close: a new incarnation with a clean sequence space.</summary>
-    public void Reopen() => IsClosedByConfiguration = false;
 
     /// <summary>Forced reset at the end of shutdown (spec §3.6: midcomms resets every node).</summary>
     public void ResetAfterShutdown(IPeerActions actions) => Reset(actions);

@@ -331,9 +331,29 @@ public sealed partial class PeerProtocolTests
         Assert.True(p.IsVersionSettled);
         Assert.False(p.StartShutdown(a));
         Assert.Single(a.Calls);
+    }
 
-        p.Reopen();
+    // The node is configured again (a new incarnation, e.g. after MembershipDriver closed it): our
+    // shutdown waits for its version and leaves it with FIN again, instead of skipping it for good.
+    [Fact]
+    public void CloseByConfiguration_ThenMemberAgain_ShutdownSendsFinAgain()
+    {
+        var a = new RecordingActions();
+        var p = InState(PeerState.Established, a);
+        p.CloseByConfiguration(a);
+
+        p.AddUser(a);
+
         Assert.False(p.IsClosedByConfiguration);
+        Assert.Equal(PeerState.Established, p.State);
+        Assert.False(p.IsVersionSettled); // version 0 after the reset: shutdown waits for it (spec §2.8)
+        Assert.Equal(ReceiveVerdict.Deliver, Receive(p, PeerPackets.WrappedMessage(0), a)); // the new incarnation starts at 0
+        p.RemoveUser(a);
+        a.Calls.Clear();
+        Assert.True(p.StartShutdown(a));
+        Assert.Equal(PeerState.FinWait1, p.State);
+        Assert.Equal(new[] { "SendFin(0)" }, a.Calls);
+        Assert.False(p.IsShutdownComplete);
     }
 
     // Row: other combos | — | ignore | unchanged (§9.2: a FIN still consumes its sequence number)
