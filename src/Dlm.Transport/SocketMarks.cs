@@ -15,11 +15,16 @@ internal static class SocketMarks
             return;
         }
 
-        if (!OperatingSystem.IsLinux())
+        Check(mark);
+        socket.SetRawSocketOption(SolSocket, SoMark, BitConverter.GetBytes(mark));
+    }
+
+    /// <summary>Throws <see cref="PlatformNotSupportedException"/> for a mark this platform cannot set.</summary>
+    public static void Check(uint mark)
+    {
+        if (mark != 0 && !OperatingSystem.IsLinux())
         {
             throw new PlatformNotSupportedException("SO_MARK is a Linux socket option; set the cluster and node marks to 0 on this platform.");
         }
-
-        socket.SetRawSocketOption(SolSocket, SoMark, BitConverter.GetBytes(mark));
     }
 }

@@ -46,8 +46,23 @@ public sealed class Transport : IAsyncDisposable
     internal ITransportHandler Handler { get; }
 
     /// <summary>Opens the listener (SO_REUSEADDR, backlog 128, spec §3.2) and starts every peer's send loop.</summary>
+    /// <exception cref="InvalidOperationException">The local node has more than one address (spec §3.1).</exception>
+    /// <exception cref="PlatformNotSupportedException">A socket mark is set on a platform without <c>SO_MARK</c> (spec §3.7).</exception>
     public void Start()
     {
+        var local = _options.Addresses.Local;
+        if (local.Addresses.Count > 1)
+        {
+            throw new InvalidOperationException(
+                $"Node {local.NodeId} (this node) has {local.Addresses.Count} addresses; TCP cannot serve a multi-homed node, give it one (spec §3.1).");
+        }
+
+        // Checked here, not at each connect, where it would only count as a failed connect retried forever.
+        foreach (var node in _options.Addresses.Nodes)
+        {
+            SocketMarks.Check(node.Mark);
+        }
+
         var endPoint = new IPEndPoint(LocalAddress, _options.Port);
         var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try

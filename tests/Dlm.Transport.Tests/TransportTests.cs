@@ -51,6 +51,17 @@ public sealed partial class TransportTests
     }
 
     [Fact]
+    public async Task Start_LocalNodeWithTwoAddresses_RefusedAsTcpCannotServeAMultiHomedNode()
+    {
+        var ip = TestNet.AllocateAddresses(3);
+        var options = TestNet.Options(1, ip) with { Addresses = new AddressBook(1, [new(1, [ip[0], ip[2]]), new(2, [ip[1]])]) };
+        await using var transport = new Transport(options, new RecordingHandler(1));
+
+        var e = Assert.Throws<InvalidOperationException>(transport.Start);
+        Assert.Contains("spec §3.1", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void AddressBook_ThreeAddresses_AllIdentifyTheNode()
     {
         var book = new AddressBook(1, [new(1, [A1]), new(2, [A2, A3, A4])]);
