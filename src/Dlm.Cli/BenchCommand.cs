@@ -15,7 +15,7 @@ internal static class BenchCommand
             : await CommsBench.RunInProcessAsync(options, CancellationToken.None).ConfigureAwait(false);
         if (options.Json)
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(result)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result, ReportJson.Options)).ConfigureAwait(false);
         }
         else
         {

@@ -17,7 +17,7 @@ internal static class DemoCommand
             : await new DemoRunner(options).RunAsync(CancellationToken.None).ConfigureAwait(false);
         if (options.Json)
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(result, DemoJson.Options)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result, ReportJson.Options)).ConfigureAwait(false);
         }
         else
         {

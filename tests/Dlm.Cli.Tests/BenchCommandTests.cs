@@ -22,7 +22,7 @@ public sealed class BenchCommandTests
         Assert.Equal(0, r.GetProperty("lost").GetInt64());
         Assert.Equal(0, r.GetProperty("duplicated").GetInt64());
         Assert.Equal(0, r.GetProperty("reordered").GetInt64());
-        foreach (var field in new[] { "throughput_msgs_per_s", "baseline_msgs_per_s", "rtt_p50_us", "rtt_p99_us", "baseline_rtt_p50_us", "peak_working_set_bytes" })
+        foreach (var field in new[] { "throughput_msgs_per_s", "baseline_msgs_per_s", "rtt_p50_us", "rtt_p99_us", "baseline_rtt_p50_us", "rtt_ratio", "peak_working_set_bytes" })
         {
             Assert.True(r.GetProperty(field).GetDouble() > 0, field);
         }
@@ -50,6 +50,22 @@ public sealed class BenchCommandTests
         Assert.True(json.RootElement.GetProperty("processes").GetBoolean());
         Assert.Equal(10_000, json.RootElement.GetProperty("messages").GetInt64());
         Assert.Equal(0, json.RootElement.GetProperty("lost").GetInt64());
+        foreach (var field in new[] { "rtt_p50_us", "rtt_p99_us", "baseline_rtt_p50_us", "rtt_ratio" })
+        {
+            Assert.True(json.RootElement.GetProperty(field).GetDouble() > 0, field); // the child answered every "rtt" block
+        }
+    }
+
+    // A round that measured no round trips (its delivery failed) reports NaN: it must still serialise,
+    // and leave the medians of the other rounds alone.
+    [Fact]
+    public void Report_NoRoundTrips_NaNSerialisedAndLeftOutOfMedians()
+    {
+        var empty = new Bench.Percentiles(0);
+        Assert.True(double.IsNaN(empty.At(0.5)));
+        Assert.Equal("NaN", JsonDocument.Parse(JsonSerializer.Serialize(new { p50 = empty.At(0.5) }, ReportJson.Options)).RootElement.GetProperty("p50").GetString());
+        Assert.Equal(2.0, Bench.Percentiles.Median([double.NaN, 3.0, 1.0, 2.0]));
+        Assert.True(double.IsNaN(Bench.Percentiles.Median([double.NaN])));
     }
 
     [Theory]

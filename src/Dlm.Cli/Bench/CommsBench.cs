@@ -40,19 +40,19 @@ internal static class CommsBench
 
         var run = runs.OrderBy(r => r.Elapsed).ElementAt(runs.Count / 2); // the median run
         var seconds = run.Elapsed.TotalSeconds;
-        var baseline = Median(baselineRates);
+        var baseline = Percentiles.Median(baselineRates);
         return CommsBenchResult.Measured(o, seconds, baseline) with
         {
             Lost = runs.Sum(r => r.Checkers.Sum(c => c.Lost)),
             Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
             Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
-            RttP50 = Median(runs.Select(r => r.Rtt.At(0.5))),
-            CpuNanosecondsPerMessage = Median(runs.Select(r => r.Cpu.TotalNanoseconds / total)),
-            BaselineCpuNanosecondsPerMessage = Median(baselineCpu),
-            RttP99 = Median(runs.Select(r => r.Rtt.At(0.99))),
-            BaselineRttP50 = Median(runs.Select(r => r.RawRtt.At(0.5))),
-            BaselineRttP99 = Median(runs.Select(r => r.RawRtt.At(0.99))),
-            RttRatio = Median(runs.SelectMany(r => r.RttRatios)), // each block's own ratio: see InterleavedRoundTripsAsync
+            RttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Ours.At(0.5))),
+            CpuNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.TotalNanoseconds / total)),
+            BaselineCpuNanosecondsPerMessage = Percentiles.Median(baselineCpu),
+            RttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Ours.At(0.99))),
+            BaselineRttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.5))),
+            BaselineRttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.99))),
+            RttRatio = Percentiles.Median(runs.SelectMany(r => r.Rtt.Ratios)),
             Resets = runs.Sum(r => r.Resets),
             Retransmitted = runs.Sum(r => r.Statistics.Sum(s => s.Retransmitted)),
             DuplicatesDropped = runs.Sum(r => r.Statistics.Sum(s => s.DuplicatesDropped)),
@@ -62,14 +62,8 @@ internal static class CommsBench
         };
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[sorted.Length / 2];
-    }
-
     private sealed record PhaseResult(TimeSpan Elapsed, TimeSpan Cpu, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
-        long MaxQueued, long Resets, Percentiles Rtt, Percentiles RawRtt, List<double> RttRatios, TimeSpan Shutdown);
+        long MaxQueued, long Resets, RoundTrips.Result Rtt, TimeSpan Shutdown);
 
     // Start the nodes, connect, send, check, measure round trips, leave with the FIN handshake.
     private static async Task<PhaseResult> RunPhaseAsync(CommsBenchOptions o, System.Net.IPAddress[] addresses, CancellationToken ct)
@@ -96,14 +90,14 @@ internal static class CommsBench
             var maxQueued = await sampler.ConfigureAwait(false);
             var resetCount = await resets.ConfigureAwait(false);
 
-            var (rtt, rawRtt, rttRatios) = completed
-                ? await InterleavedRoundTripsAsync(o, addresses, handlers[0], ct).ConfigureAwait(false)
-                : (new Percentiles(0), new Percentiles(0), [double.NaN]);
+            var rtt = completed
+                ? await RoundTrips.InterleavedAsync(o, addresses, (timed, untimed) => RoundTripAsync(handlers[0], timed, untimed, ct), ct).ConfigureAwait(false)
+                : RoundTrips.Result.NotMeasured;
             var stats = nodes.SelectMany(n => n.GetStatistics()).ToList();
             var shutdown = Stopwatch.StartNew();
             await Task.WhenAll(nodes.Select(n => n.ShutdownAsync())).ConfigureAwait(false);
             var checkers = handlers.SelectMany(h => h.Checkers.OfType<DeliveryChecker>()).ToList();
-            return new PhaseResult(elapsed, cpu, checkers, stats, maxQueued, resetCount, rtt, rawRtt, rttRatios, shutdown.Elapsed);
+            return new PhaseResult(elapsed, cpu, checkers, stats, maxQueued, resetCount, rtt, shutdown.Elapsed);
         }
         finally
         {
@@ -168,32 +162,9 @@ internal static class CommsBench
         }
     }
 
-    internal static Task<Percentiles> RoundTripAsync(BenchHandler handler, int iterations, CancellationToken ct, int untimed = 100) =>
+    /// <summary>One block of our ping-pong with node 2 (see <see cref="RoundTrips"/>).</summary>
+    internal static Task<Percentiles> RoundTripAsync(BenchHandler handler, int iterations, int untimed, CancellationToken ct) =>
         handler.PingPongAsync(2, iterations, untimed).WaitAsync(TimeSpan.FromSeconds(60), ct);
-
-    /// <summary>
-    /// Round trips in blocks that alternate with the raw-TCP ping-pong between the same two addresses,
-    /// so both see the same moment of this machine (its loopback latency drifts twofold within
-    /// seconds). Returns both sides' pooled samples and each block's ratio of the p50s.
-    /// </summary>
-    private static async Task<(Percentiles Ours, Percentiles Raw, List<double> Ratios)> InterleavedRoundTripsAsync(
-        CommsBenchOptions o, System.Net.IPAddress[] addresses, BenchHandler handler, CancellationToken ct)
-    {
-        const int Blocks = 10, Untimed = 20;
-        var perBlock = Math.Max(1, o.RoundTrips / Blocks);
-        var (ours, raw, ratios) = (new Percentiles(perBlock * Blocks), new Percentiles(perBlock * Blocks), new List<double>());
-        await RoundTripAsync(handler, 0, ct, untimed: 100).ConfigureAwait(false);
-        for (var block = 0; block < Blocks; block++)
-        {
-            var rawBlock = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, perBlock, ct, Untimed).ConfigureAwait(false);
-            var oursBlock = await RoundTripAsync(handler, perBlock, ct, Untimed).ConfigureAwait(false);
-            raw.AddAll(rawBlock);
-            ours.AddAll(oursBlock);
-            ratios.Add(oursBlock.At(0.5) / rawBlock.At(0.5));
-        }
-
-        return (ours, raw, ratios);
-    }
 
     private static async Task<long> SampleQueuesAsync(MessagingNode[] nodes, CancellationToken ct)
     {

@@ -56,7 +56,7 @@ internal static class LockBench
         };
         if (json)
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(result)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result, ReportJson.Options)).ConfigureAwait(false);
             return DlmCli.Ok;
         }
 

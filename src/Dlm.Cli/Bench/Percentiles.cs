@@ -16,6 +16,9 @@ internal sealed class Percentiles(int capacity)
 
     public int Count => _count;
 
+    /// <summary>The samples in the order they were added.</summary>
+    public double[] ToArray() => _samples.AsSpan(0, _count).ToArray();
+
     /// <summary>Adds every sample of <paramref name="other"/> (as far as there is room).</summary>
     public void AddAll(Percentiles other)
     {
@@ -35,5 +38,12 @@ internal sealed class Percentiles(int capacity)
         var sorted = _samples.AsSpan(0, _count).ToArray();
         Array.Sort(sorted);
         return sorted[Math.Min(_count - 1, (int)(fraction * _count))];
+    }
+
+    /// <summary>The median, NaN for none; NaN values (a round that measured nothing) are left out.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Where(v => !double.IsNaN(v)).Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
     }
 }

@@ -6,8 +6,9 @@ namespace Dlm.Cli.Bench;
 
 /// <summary>
 /// <c>dlm bench comms --processes</c>: one child process per node (<c>dlm bench comms-node</c>),
-/// driven line by line over stdin/stdout: ready → go → connected → send → result JSON → rtt
-/// (one block of round trips, repeated between raw-TCP blocks) → stop → stopped. Resets are
+/// driven line by line over stdin/stdout: ready → go → connected → send → result JSON → "rtt N U"
+/// → N samples (one block of round trips, repeated between raw-TCP blocks) → stop → the delivery
+/// counts after shutdown. Resets are
 /// injected inside each child, at N times the interval each, so the cluster sees about one per
 /// interval.
 /// </summary>
@@ -26,24 +27,28 @@ internal static class ProcessBench
             var stopwatch = Stopwatch.StartNew();
             var results = await Task.WhenAll(children.Select(c => c.CommandAsync("send", null))).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed.TotalSeconds;
-            var rtt = await InterleavedRoundTripsAsync(o, addresses, children[0], ct).ConfigureAwait(false);
+            var parts = results.Select(r => JsonSerializer.Deserialize<ChildResult>(r)!).ToArray();
+            var rtt = parts.All(p => p.Lost == 0)
+                ? await RoundTrips.InterleavedAsync(o, addresses, (timed, untimed) => ChildRoundTripsAsync(children[0], timed, untimed), ct).ConfigureAwait(false)
+                : RoundTrips.Result.NotMeasured; // a node still waits for messages: no ping would be answered in time
             var shutdown = Stopwatch.StartNew();
-            await Task.WhenAll(children.Select(c => c.CommandAsync("stop", "stopped"))).ConfigureAwait(false);
+            var finals = await Task.WhenAll(children.Select(c => c.CommandAsync("stop", null))).ConfigureAwait(false);
             var shutdownMs = shutdown.Elapsed.TotalMilliseconds;
 
-            var parts = results.Select(r => JsonSerializer.Deserialize<ChildResult>(r)!).ToArray();
+            // Delivery as each child saw it after its shutdown: a late duplicate counts too.
+            var checks = finals.Select(f => JsonSerializer.Deserialize<DeliveryCounts>(f)!).ToArray();
             var total = o.TotalMessages;
             var baseline = total / baselineElapsed.TotalSeconds;
             return CommsBenchResult.Measured(o, elapsed, baseline) with
             {
-                Lost = parts.Sum(p => p.Lost),
-                Duplicated = parts.Sum(p => p.Duplicated),
-                Reordered = parts.Sum(p => p.Reordered),
-                RttP50 = Median(rtt.Select(b => b.Ours[0])),
-                RttP99 = Median(rtt.Select(b => b.Ours[1])),
-                BaselineRttP50 = Median(rtt.Select(b => b.Raw[0])),
-                BaselineRttP99 = Median(rtt.Select(b => b.Raw[1])),
-                RttRatio = Median(rtt.Select(b => b.Ours[0] / b.Raw[0])),
+                Lost = checks.Sum(c => c.Lost),
+                Duplicated = checks.Sum(c => c.Duplicated),
+                Reordered = checks.Sum(c => c.Reordered),
+                RttP50 = rtt.Ours.At(0.5),
+                RttP99 = rtt.Ours.At(0.99),
+                BaselineRttP50 = rtt.Raw.At(0.5),
+                BaselineRttP99 = rtt.Raw.At(0.99),
+                RttRatio = Percentiles.Median(rtt.Ratios),
                 Resets = parts.Sum(p => p.Resets),
                 Retransmitted = parts.Sum(p => p.Retransmitted),
                 DuplicatesDropped = parts.Sum(p => p.DuplicatesDropped),
@@ -61,30 +66,18 @@ internal static class ProcessBench
         }
     }
 
-    // Blocks of round trips alternating with raw-TCP blocks, as in the one-process bench; each side's
-    // p50 and p99 per block, reported as medians over the blocks.
-    private static async Task<List<(double[] Ours, double[] Raw)>> InterleavedRoundTripsAsync(
-        CommsBenchOptions o, System.Net.IPAddress[] addresses, ChildProcess first, CancellationToken ct)
+    // One block of round trips run by node 1's child: "rtt TIMED UNTIMED", answered with the timed samples.
+    private static async Task<Percentiles> ChildRoundTripsAsync(ChildProcess first, int timed, int untimed)
     {
-        var blocks = new List<(double[] Ours, double[] Raw)>();
-        for (var block = 0; block < RoundTripBlocks; block++)
+        var line = await first.CommandAsync(string.Create(CultureInfo.InvariantCulture, $"rtt {timed} {untimed}"), null).ConfigureAwait(false);
+        var samples = JsonSerializer.Deserialize<double[]>(line, ReportJson.Options)!;
+        var block = new Percentiles(samples.Length);
+        foreach (var sample in samples)
         {
-            var raw = await RawTcpBaseline.RoundTripAsync(addresses, o.Port + 1, BlockSize(o), ct, untimed: 20).ConfigureAwait(false);
-            var ours = JsonSerializer.Deserialize<double[]>(await first.CommandAsync("rtt", null).ConfigureAwait(false))!;
-            blocks.Add((ours, [raw.At(0.5), raw.At(0.99)]));
+            block.Add(sample);
         }
 
-        return blocks;
-    }
-
-    private const int RoundTripBlocks = 10;
-
-    private static int BlockSize(CommsBenchOptions o) => Math.Max(1, o.RoundTrips / RoundTripBlocks);
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted[sorted.Length / 2];
+        return block;
     }
 
     /// <summary>The child side: one node, commanded over stdin.</summary>
@@ -123,17 +116,19 @@ internal static class ProcessBench
         await SayAsync(stdout, JsonSerializer.Serialize(result)).ConfigureAwait(false);
 
         var command = await input.ReadLineAsync().ConfigureAwait(false);
-        for (var untimed = 100; command == "rtt"; untimed = 20)
+        while (command?.Split(' ') is ["rtt", var timed, var untimed])
         {
-            var rtt = await CommsBench.RoundTripAsync(handler, BlockSize(o), CancellationToken.None, untimed).ConfigureAwait(false);
-            await SayAsync(stdout, JsonSerializer.Serialize(new[] { rtt.At(0.5), rtt.At(0.99) })).ConfigureAwait(false);
+            var rtt = await CommsBench.RoundTripAsync(handler, int.Parse(timed, CultureInfo.InvariantCulture),
+                int.Parse(untimed, CultureInfo.InvariantCulture), CancellationToken.None).ConfigureAwait(false);
+            await SayAsync(stdout, JsonSerializer.Serialize(rtt.ToArray(), ReportJson.Options)).ConfigureAwait(false);
             command = await input.ReadLineAsync().ConfigureAwait(false);
         }
 
         if (command == "stop")
         {
             await node.ShutdownAsync().ConfigureAwait(false);
-            await SayAsync(stdout, "stopped").ConfigureAwait(false);
+            await SayAsync(stdout, JsonSerializer.Serialize(new DeliveryCounts(checkers.Sum(c => c.Lost), checkers.Sum(c => c.Duplicated),
+                checkers.Sum(c => c.Reordered)))).ConfigureAwait(false);
         }
 
         return DlmCli.Ok;
@@ -168,4 +163,6 @@ internal static class ProcessBench
 
     private sealed record ChildResult(long Lost, long Duplicated, long Reordered, long Resets, long Retransmitted,
         long DuplicatesDropped, long MaxQueued, long PeakWorkingSet);
+
+    private sealed record DeliveryCounts(long Lost, long Duplicated, long Reordered);
 }

@@ -80,7 +80,7 @@ internal static class RecoveryBench
 
         if (json)
         {
-            await stdout.WriteLineAsync(JsonSerializer.Serialize(result)).ConfigureAwait(false);
+            await stdout.WriteLineAsync(JsonSerializer.Serialize(result, ReportJson.Options)).ConfigureAwait(false);
         }
         else
         {

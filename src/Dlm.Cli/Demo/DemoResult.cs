@@ -36,12 +36,3 @@ internal sealed record DemoResult
     [JsonPropertyName("restart_recovery_ms")] public double RestartRecoveryMs { get; init; } = double.NaN;
     [JsonPropertyName("passed")] public bool Passed { get; init; }
 }
-
-/// <summary>JSON settings of the demo's reports: a percentile over no samples is NaN, written as "NaN".</summary>
-internal static class DemoJson
-{
-    public static System.Text.Json.JsonSerializerOptions Options { get; } = new()
-    {
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
-}

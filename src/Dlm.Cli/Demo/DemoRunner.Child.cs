@@ -50,7 +50,7 @@ internal sealed partial class DemoRunner
         var report = new ChildReport(_increments, _reads, _cachedGrants, _basts, _local.At(0.5), _local.At(0.99), _remote.At(0.5), _remote.At(0.99),
             _localLocks, _remoteLocks, stats.Sum(s => s.Delivered), stats.Sum(s => s.Retransmitted), _checker.Events, [.. _regressions],
             [.. _checker.Intervals], [.. space.RecoveryHistory.Select(r => new RecoveryReport(r.Generation, r.Time.TotalMilliseconds, r.CompletedAt))]);
-        await SayAsync(output, JsonSerializer.Serialize(report, DemoJson.Options)).ConfigureAwait(false);
+        await SayAsync(output, JsonSerializer.Serialize(report, ReportJson.Options)).ConfigureAwait(false);
 
         command = await input.ReadLineAsync().ConfigureAwait(false);
         if (command == "sum")

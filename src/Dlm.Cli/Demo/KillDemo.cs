@@ -72,7 +72,7 @@ internal static class KillDemo
             }
 
             var elapsed = stopwatch.Elapsed.TotalSeconds;
-            var reports = lines.Select(l => JsonSerializer.Deserialize<DemoRunner.ChildReport>(l, DemoJson.Options)!).ToArray();
+            var reports = lines.Select(l => JsonSerializer.Deserialize<DemoRunner.ChildReport>(l, ReportJson.Options)!).ToArray();
             var sums = JsonSerializer.Deserialize<long[]>(await children[DemoOptions.CounterMaster].CommandAsync("sum", null).ConfigureAwait(false))!;
             var leave = Stopwatch.StartNew();
             await Task.WhenAll(survivors.Select(id => children[id]).Append(restarted).OfType<ChildProcess>()

@@ -20,7 +20,7 @@ internal static class ProcessDemo
             var stopwatch = Stopwatch.StartNew();
             var lines = await Task.WhenAll(children.Select(c => c.CommandAsync("go", null))).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed.TotalSeconds;
-            var reports = lines.Select(l => JsonSerializer.Deserialize<DemoRunner.ChildReport>(l, DemoJson.Options)!).ToArray();
+            var reports = lines.Select(l => JsonSerializer.Deserialize<DemoRunner.ChildReport>(l, ReportJson.Options)!).ToArray();
             var sums = JsonSerializer.Deserialize<long[]>(await children[0].CommandAsync("sum", null).ConfigureAwait(false))!;
             var leave = Stopwatch.StartNew();
             await Task.WhenAll(children.Select(c => c.CommandAsync("stop", "stopped"))).ConfigureAwait(false);
