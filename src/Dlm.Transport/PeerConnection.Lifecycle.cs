@@ -83,12 +83,17 @@ public sealed partial class PeerConnection
         await Task.WhenAll(loops).ConfigureAwait(false);
     }
 
-    /// <summary>Stops the loops and closes the sockets without the shutdown handshake.</summary>
+    /// <summary>Stops the loops and closes the sockets without the shutdown handshake; later calls do nothing.</summary>
     public async ValueTask DisposeAsync()
     {
         lock (SyncRoot)
         {
-            _stopping = true;
+            if (_disposed)
+            {
+                return;
+            }
+
+            _stopping = _disposed = true;
         }
 
         await StopAsync().ConfigureAwait(false);

@@ -18,6 +18,7 @@ public sealed class Transport : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private volatile bool _stopping;
     private long _rejected;
+    private int _disposed;
 
     /// <summary>Creates the transport; nothing is opened until <see cref="Start"/>.</summary>
     public Transport(TransportOptions options, ITransportHandler handler)
@@ -120,9 +121,14 @@ public sealed class Transport : IAsyncDisposable
         await _acceptLoop.ConfigureAwait(false);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Shuts down (if not done yet) and stops everything; later calls do nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await ShutdownAsync().ConfigureAwait(false);
         foreach (var peer in _peers.Values)
         {

@@ -51,4 +51,40 @@ public sealed class ShutdownTests
         Assert.Equal(PeerState.Closed, cluster[1].GetStatistics(2).State);
         Assert.Equal(PeerState.Closed, cluster[2].GetStatistics(1).State);
     }
+
+    // Close by configuration (spec §2.9 last row, §3.6): the node failed, so its midcomms state, its
+    // unacknowledged messages and its sockets go at once, nobody waits for its FIN, and the other
+    // peers do not notice.
+    [Fact]
+    public async Task CloseNode_DeadPeer_StateAndQueueDroppedOthersUnaffectedShutdownDoesNotWaitForIt()
+    {
+        await using var cluster = TestCluster.Start(3, NoTimeoutWaited);
+        cluster.JoinAll();
+        cluster.Ping();
+        await cluster.Recorders[0].WaitForRcomAsync(2, Dlm.Protocol.RcomType.Status, Timeout); // node 2's version is known
+        await cluster[2].DisposeAsync(); // node 2 dies: no FIN, nothing acknowledged any more
+        for (uint i = 0; i < 50; i++)
+        {
+            cluster[1].SendMessage(2, TestCluster.Lockspace, TestCluster.Counted(i), "r"u8);
+        }
+
+        var before = cluster[1].GetStatistics(2);
+        Assert.Equal(50u, before.SeqSend);
+        Assert.True(before.QueuedMessages >= 50, $"{before.QueuedMessages} queued");
+
+        await cluster[1].CloseNodeAsync(2).WaitAsync(Timeout);
+
+        var after = cluster[1].GetStatistics(2);
+        Assert.Equal((PeerState.Closed, 0u, 0u, 0, 0, 0), (after.State, after.SeqSend, after.Version, after.Users, after.QueuedMessages, after.WaitingForVersion));
+        Assert.False(after.Transport.Connected);
+        cluster[1].SendMessage(3, TestCluster.Lockspace, TestCluster.Counted(0), "r"u8);
+        await cluster.Recorders[2].WaitForAsync(1, 1, Timeout);
+        Assert.Empty(cluster.Recorders[2].Violations);
+
+        // Node 2 is not waited for (FIN and shutdown timeouts are 10 minutes here) once every survivor has
+        // closed it, as membership does; nodes 1 and 3 leave each other with the handshake.
+        await cluster[3].CloseNodeAsync(2).WaitAsync(Timeout);
+        await Task.WhenAll(cluster[1].ShutdownAsync(), cluster[3].ShutdownAsync()).WaitAsync(Timeout);
+        Assert.Equal(PeerState.Closed, cluster[1].GetStatistics(3).State);
+    }
 }

@@ -62,6 +62,17 @@ public sealed partial class TransportTests
     }
 
     [Fact]
+    public async Task Dispose_Twice_TheSecondDoesNothing()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var transport = TestNet.Start(TestNet.Options(1, ip), new RecordingHandler(1));
+        transport.GetPeer(2).Connect();
+
+        await transport.DisposeAsync();
+        await transport.DisposeAsync();
+    }
+
+    [Fact]
     public void AddressBook_ThreeAddresses_AllIdentifyTheNode()
     {
         var book = new AddressBook(1, [new(1, [A1]), new(2, [A2, A3, A4])]);
