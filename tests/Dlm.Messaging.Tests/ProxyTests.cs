@@ -122,6 +122,99 @@ public sealed class ProxyTests
         Assert.Equal(PeerState.Closed, node2.GetStatistics(1).State);
     }
 
+    // The figure: at least 100,000 messages among 3 nodes, every node reachable only through its
+    // proxy, a seeded random proxy resetting its connections every 20 ms while each producer sends one
+    // batch per tick. Recorders check exactly-once in-order delivery per sender.
+    [Fact]
+    public async Task Messages_ThreeNodesRandomProxyResets_100000ExactlyOnceInOrder()
+    {
+        const int nodes = 3;
+        const uint perDirection = 16_700; // 3 nodes × 2 peers × 16,700 = 100,200 messages
+        const uint batch = 1_000;
+        var ip = TestCluster.AllocateAddresses(2 * nodes); // nodes 1..3, then the proxy to each
+        var proxies = new LoopbackProxy[nodes];
+        for (var i = 0; i < nodes; i++)
+        {
+            proxies[i] = new LoopbackProxy(ip[nodes + i], Port, ip[i], Port);
+        }
+
+        var started = new (MessagingNode Node, Recorder Recorder)[nodes];
+        try
+        {
+            for (var i = 0; i < nodes; i++)
+            {
+                // Peers are reached through their proxies (first address) and recognised by their own (second).
+                var self = i + 1;
+                var book = Enumerable.Range(1, nodes)
+                    .Select(n => n == self ? new NodeAddress(n, [ip[n - 1]]) : new NodeAddress(n, [ip[nodes + n - 1], ip[n - 1]])).ToArray();
+                started[i] = StartNode(self, book);
+            }
+
+            var pairs = (from a in Enumerable.Range(1, nodes) from b in Enumerable.Range(1, nodes) where a != b select (From: a, To: b)).ToArray();
+            foreach (var (from, to) in pairs)
+            {
+                started[from - 1].Node.AddMember(to);
+                TestCluster.SendStatus(started[from - 1].Node, to);
+            }
+
+            foreach (var (from, to) in pairs)
+            {
+                await started[to - 1].Recorder.WaitForRcomAsync(from, RcomType.Status, Timeout); // versions known before resets
+            }
+
+            var gates = pairs.Select(_ => new SemaphoreSlim(0)).ToArray();
+            var producers = Task.WhenAll(pairs.Select((p, k) => Task.Run(() => ProduceAsync(started[p.From - 1].Node, p.To, perDirection, batch, gates[k]))));
+            var delivered = Task.WhenAll(pairs.Select(p => started[p.To - 1].Recorder.WaitForAsync(p.From, perDirection, Timeout)));
+            var random = new Random(20261127);
+            using (var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20)))
+            {
+                for (var tick = 0; tick < 300 && !delivered.IsCompleted; tick++)
+                {
+                    await timer.WaitForNextTickAsync();
+                    proxies[random.Next(nodes)].ResetAll();
+                    foreach (var gate in gates)
+                    {
+                        gate.Release();
+                    }
+                }
+
+                foreach (var gate in gates)
+                {
+                    gate.Release((int)(perDirection / batch) + 1);
+                }
+            }
+
+            await producers.WaitAsync(Timeout);
+            await delivered;
+
+            foreach (var (from, to) in pairs)
+            {
+                var recorder = started[to - 1].Recorder;
+                Assert.Empty(recorder.Violations);
+                Assert.Equal(perDirection, recorder.ReceivedFrom(from));
+            }
+
+            Assert.True(proxies.Sum(p => p.Resets) > 0, "the proxies never reset a connection");
+            Assert.True(pairs.Sum(p => started[p.From - 1].Node.GetStatistics(p.To).Retransmitted) > 0, "nothing was retransmitted");
+            foreach (var gate in gates)
+            {
+                gate.Dispose();
+            }
+        }
+        finally
+        {
+            foreach (var (node, _) in started.Where(s => s.Node is not null))
+            {
+                await node.DisposeAsync();
+            }
+
+            foreach (var proxy in proxies.OfType<LoopbackProxy>())
+            {
+                await proxy.DisposeAsync();
+            }
+        }
+    }
+
     [Fact]
     public async Task Messages_ProxyPausedThenResumed_AllDeliveredWithoutReconnect()
     {
