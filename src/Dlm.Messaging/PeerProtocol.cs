@@ -205,9 +205,11 @@ internal sealed partial class PeerProtocol
             return ReceiveVerdict.Consumed;
         }
 
-        // The sequence number is consumed even when the lock layer then rejects the message (spec §1.2).
+        // The sequence number is consumed, and the message counted as delivered to the layer above for the
+        // ACK thresholds, even when that layer then rejects it (spec §1.2, §2.5, §4.20): a peer whose
+        // messages we reject is still acknowledged, so its queue drains.
         var verdict = DeliverChecked(packet, bodyValid);
-        if (verdict == ReceiveVerdict.Deliver && Counted(++UlpDelivered) > ReceiveAckThreshold)
+        if (Counted(++UlpDelivered) > ReceiveAckThreshold)
         {
             SendAck(actions);
         }

@@ -83,18 +83,22 @@ public sealed partial class PeerConnection
         await Task.WhenAll(loops).ConfigureAwait(false);
     }
 
-    /// <summary>Stops the loops and closes the sockets without the shutdown handshake; later calls do nothing.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops the loops and closes the sockets without the shutdown handshake; every call gets the one disposal's task.</summary>
+    public ValueTask DisposeAsync()
     {
+        Task dispose;
         lock (SyncRoot)
         {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _stopping = _disposed = true;
+            _stopping = true;
+            dispose = _dispose ??= DisposeCoreAsync();
         }
+
+        return new(dispose);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        await Task.Yield(); // out of the caller's lock
 
         await StopAsync().ConfigureAwait(false);
         _stop.Dispose();

@@ -26,7 +26,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private bool _signalled;
     private bool _connectRequested;
     private bool _stopping;
-    private bool _disposed;
+    private Task? _dispose;
     private bool _sending;              // one writer at a time owns the main socket's send side: the loop or an inline writer
     private long _lastWriteEnd;         // when the last socket write returned (TimeProvider timestamp)
     private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder

@@ -18,7 +18,9 @@ public sealed class Transport : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
     private volatile bool _stopping;
     private long _rejected;
-    private int _disposed;
+    private readonly Lock _lifecycle = new(); // guards the two tasks below
+    private Task? _shutdown;
+    private Task? _dispose;
 
     /// <summary>Creates the transport; nothing is opened until <see cref="Start"/>.</summary>
     public Transport(TransportOptions options, ITransportHandler handler)
@@ -59,7 +61,8 @@ public sealed class Transport : IAsyncDisposable
         }
 
         // Checked here, not at each connect, where it would only count as a failed connect retried forever.
-        foreach (var node in _options.Addresses.Nodes)
+        // Our own entry's mark is never applied (the listener takes the cluster's).
+        foreach (var node in _options.Addresses.Peers)
         {
             SocketMarks.Check(node.Mark);
         }
@@ -107,13 +110,17 @@ public sealed class Transport : IAsyncDisposable
     /// Shutdown (spec §3.6): stop accepting, half-close every connection, wait up to
     /// <see cref="TransportOptions.ShutdownTimeout"/> for each peer's EOF (in parallel), then force-close.
     /// </summary>
-    public async Task ShutdownAsync()
+    /// <remarks>Every call, concurrent or later, gets the one shutdown's task.</remarks>
+    public Task ShutdownAsync()
     {
-        if (_stopping)
+        lock (_lifecycle)
         {
-            return;
+            return _shutdown ??= ShutdownCoreAsync();
         }
+    }
 
+    private async Task ShutdownCoreAsync()
+    {
         _stopping = true;
         _listener?.Dispose();
         await _stop.CancelAsync().ConfigureAwait(false);
@@ -121,14 +128,18 @@ public sealed class Transport : IAsyncDisposable
         await _acceptLoop.ConfigureAwait(false);
     }
 
-    /// <summary>Shuts down (if not done yet) and stops everything; later calls do nothing.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>Shuts down (waiting for a shutdown already under way) and stops everything; every call gets the one disposal's task.</summary>
+    public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        lock (_lifecycle)
         {
-            return;
+            return new(_dispose ??= DisposeCoreAsync());
         }
+    }
 
+    private async Task DisposeCoreAsync()
+    {
+        await Task.Yield(); // out of the lifecycle lock, which ShutdownAsync takes too
         await ShutdownAsync().ConfigureAwait(false);
         foreach (var peer in _peers.Values)
         {

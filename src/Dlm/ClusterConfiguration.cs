@@ -127,9 +127,15 @@ public sealed record ClusterConfiguration
     /// <summary>The transport's address book as seen by <paramref name="localNodeId"/>.</summary>
     public AddressBook ToAddressBook(int localNodeId)
     {
-        if (Nodes.All(n => n.Id != localNodeId))
+        if (Nodes.FirstOrDefault(n => n.Id == localNodeId) is not { } local)
         {
             throw new DlmConfigurationException($"Node {localNodeId} is not in cluster '{Cluster}'; the configured nodes are {string.Join(", ", Nodes.Select(n => n.Id))}.");
+        }
+
+        if (local.Addresses.Count > 1)
+        {
+            throw new DlmConfigurationException(
+                $"Node {localNodeId} (this node) has {local.Addresses.Count} addresses; TCP cannot serve a multi-homed node, give it one (spec §3.1). Peers may have up to 3.");
         }
 
         return new AddressBook(localNodeId, Nodes.Select(n => new NodeAddress(n.Id, n.Addresses.Select(IPAddress.Parse).ToList(), n.Mark)));
@@ -146,7 +152,10 @@ public sealed record ClusterNode
     [JsonPropertyName("id")]
     public int Id { get; set; }
 
-    /// <summary>1..3 IP addresses; the first is listened on and connected to.</summary>
+    /// <summary>
+    /// 1..3 IP addresses: the first is connected to, and any of them identifies the node's inbound
+    /// connections. The node that runs with this id must have exactly one (TCP, spec §3.1).
+    /// </summary>
     [JsonPropertyName("addresses")]
     public IReadOnlyList<string> Addresses { get; set; } = [];
 

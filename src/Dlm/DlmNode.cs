@@ -27,12 +27,13 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
     private DlmNode(DlmNodeOptions options)
     {
         _options = options;
+        var addresses = options.Cluster.ToAddressBook(options.NodeId); // may refuse the configuration: before anything is created
         _membership = options.Membership ?? new StaticMembershipProvider(options.NodeId, options.Cluster.ToStaticMembers);
         _messaging = new MessagingNode(new MessagingOptions
         {
             Transport = new TransportOptions
             {
-                Addresses = options.Cluster.ToAddressBook(options.NodeId),
+                Addresses = addresses,
                 Port = options.Cluster.Port,
                 ClusterMark = options.Cluster.Mark,
                 LoggerFactory = options.LoggerFactory,
@@ -60,14 +61,24 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
     public IReadOnlyCollection<Lockspace> Lockspaces => [.. _lockspaces.Values];
 
     /// <summary>Validates the configuration, listens on this node's address and starts the peers' connections.</summary>
-    public static Task<DlmNode> StartAsync(DlmNodeOptions options, CancellationToken cancellationToken = default)
+    /// <exception cref="DlmConfigurationException">The configuration is invalid, or invalid for this node (e.g. more than one address, spec §3.1).</exception>
+    public static async Task<DlmNode> StartAsync(DlmNodeOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         cancellationToken.ThrowIfCancellationRequested();
         options.Cluster.Validate();
         var node = new DlmNode(options);
-        node._messaging.Start();
-        return Task.FromResult(node);
+        try
+        {
+            node._messaging.Start();
+        }
+        catch
+        {
+            await node.DisposeAsync().ConfigureAwait(false); // e.g. the address is in use: release what the node created
+            throw;
+        }
+
+        return node;
     }
 
     /// <summary>

@@ -250,10 +250,30 @@ public sealed partial class PeerProtocolTests
         Assert.Equal(ReceiveVerdict.WrongNode, Receive(p, PeerPackets.WrappedMessage(0, PeerNode, innerNode: 3), a));
 
         Assert.Equal(1u, p.SeqNext);
-        Assert.Equal(0, p.UlpDelivered);
+        Assert.Equal(1, p.UlpDelivered); // counted for the ACK thresholds like any accepted message, as the kernel does (spec §2.5)
         Assert.Equal(1, p.Dropped);
         Assert.Empty(a.Calls);
         Assert.Equal(ReceiveVerdict.Deliver, Receive(p, PeerPackets.WrappedMessage(1), a));
+    }
+
+    // Contents the decoder rejected (PacketDecoder.TryValidateBody) behind a sound envelope: the sequence
+    // number is consumed and the message counts toward the receive-side ACK, but nothing is delivered.
+    [Fact]
+    public void OnReceive_InvalidContentsInSequence_MalformedConsumedAndAckedPast256()
+    {
+        var a = new RecordingActions();
+        var p = Established(a);
+        var delivered = p.Delivered;
+
+        for (uint i = 0; i <= PeerProtocol.ReceiveAckThreshold; i++)
+        {
+            Assert.Equal(ReceiveVerdict.Malformed, p.OnReceive(PacketDecoder.Decode(PeerPackets.WrappedMessage(i)), a, bodyValid: false));
+        }
+
+        Assert.Equal(257u, p.SeqNext);
+        Assert.Equal(delivered, p.Delivered);
+        Assert.Equal(new[] { "SendAck(257)" }, a.Calls);
+        Assert.Equal(ReceiveVerdict.Deliver, Receive(p, PeerPackets.WrappedMessage(257), a));
     }
 
     [Fact]

@@ -62,7 +62,7 @@ public sealed class ShutdownTests
         cluster.JoinAll();
         cluster.Ping();
         await cluster.Recorders[0].WaitForRcomAsync(2, Dlm.Protocol.RcomType.Status, Timeout); // node 2's version is known
-        await cluster[2].DisposeAsync(); // node 2 dies: no FIN, nothing acknowledged any more
+        await cluster[2].DisposeAsync().AsTask().WaitAsync(Timeout); // node 2 dies: no FIN, nothing acknowledged any more
         for (uint i = 0; i < 50; i++)
         {
             cluster[1].SendMessage(2, TestCluster.Lockspace, TestCluster.Counted(i), "r"u8);

@@ -28,11 +28,22 @@ public sealed class ClusterConfigurationTests
         Assert.Equal(7u, c.Nodes[2].Mark);
         Assert.Equal(1, c.Nodes[0].Weight);
 
-        var book = c.ToAddressBook(2);
-        Assert.Equal(2, book.LocalNodeId);
-        Assert.True(book.TryGetNodeId(IPAddress.Parse("127.0.1.2"), out var id));
+        var book = c.ToAddressBook(1);
+        Assert.Equal(1, book.LocalNodeId);
+        Assert.True(book.TryGetNodeId(IPAddress.Parse("127.0.1.2"), out var id)); // a peer's second address identifies it
         Assert.Equal(2, id);
         Assert.Equal(3, c.DirectoryMembers.Count);
+    }
+
+    // TCP cannot serve a multi-homed local node (spec §3.1): node 2 may be a peer with two addresses,
+    // but not run with them itself.
+    [Fact]
+    public void ToAddressBook_LocalNodeWithTwoAddresses_ConfigurationError()
+    {
+        var c = ClusterConfiguration.Parse(Valid);
+
+        var e = Assert.Throws<DlmConfigurationException>(() => c.ToAddressBook(2));
+        Assert.Contains("spec §3.1", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
