@@ -70,7 +70,7 @@ public static class PacketDecoder
         switch (header.Command)
         {
             case DlmCommand.Opts:
-                return TryDecodeOpts(bytes, header, out packet, out error);
+                return TryDecodeOpts(bytes, out packet, out error);
             case DlmCommand.Message:
             case DlmCommand.Rcom:
             case DlmCommand.Ack:
@@ -80,7 +80,7 @@ public static class PacketDecoder
                     return false;
                 }
 
-                packet = new Packet(bytes, header, default, 0, header);
+                packet = new Packet(bytes, 0);
                 return true;
             default:
                 error = new(ProtocolErrorCode.UnknownCommand, 14);
@@ -111,7 +111,7 @@ public static class PacketDecoder
 
     // spec §1.8 and the OPTS checks of §2.4: L ≥ 24, L − 24 ≥ optlen, inner minimum by o_nextcmd,
     // then the same minimum against the inner header's own h_length and h_cmd.
-    private static bool TryDecodeOpts(ReadOnlySpan<byte> bytes, DlmHeader header, out Packet packet, out ProtocolError error)
+    private static bool TryDecodeOpts(ReadOnlySpan<byte> bytes, out Packet packet, out ProtocolError error)
     {
         packet = default;
         if (bytes.Length < WireLimits.OptsSize)
@@ -163,7 +163,7 @@ public static class PacketDecoder
         }
 
         error = default;
-        packet = new Packet(bytes, header, opts, innerOffset, inner);
+        packet = new Packet(bytes, innerOffset);
         return true;
     }
 
