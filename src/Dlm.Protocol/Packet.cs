@@ -31,7 +31,7 @@ public readonly ref struct Packet
     }
 
     /// <summary>True for a DLM_OPTS envelope (a sequenced message, <c>h_seq</c> in <see cref="Header"/>).</summary>
-    public bool IsWrapped => Header.Command == DlmCommand.Opts;
+    public bool IsWrapped => _innerOffset != 0; // the inner message starts after the envelope only when there is one
 
     /// <summary>The envelope fields; default when not wrapped.</summary>
     public OptsHeader Opts => IsWrapped ? OptsHeader.Read(Bytes) : default;
@@ -47,7 +47,11 @@ public readonly ref struct Packet
     }
 
     /// <summary>The command of the payload message: MSG, RCOM, FIN or ACK.</summary>
-    public DlmCommand Kind => Inner.Command;
+    public DlmCommand Kind
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Bytes.IsEmpty ? default : (DlmCommand)Bytes[_innerOffset + 14];
+    }
 
     /// <summary>The inner message bytes (<see cref="Bytes"/> when not wrapped).</summary>
     public ReadOnlySpan<byte> InnerBytes => Bytes[_innerOffset..];
