@@ -53,6 +53,7 @@ internal static class CommsBench
             BaselineRttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.5))),
             BaselineRttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.99))),
             RttRatio = Percentiles.Median(runs.SelectMany(r => r.Rtt.Ratios)),
+            RttBlockRatios = [.. runs.SelectMany(r => r.Rtt.Ratios)],
             Resets = runs.Sum(r => r.Resets),
             Retransmitted = runs.Sum(r => r.Statistics.Sum(s => s.Retransmitted)),
             DuplicatesDropped = runs.Sum(r => r.Statistics.Sum(s => s.DuplicatesDropped)),

@@ -26,6 +26,9 @@ internal sealed record CommsBenchResult
     [JsonPropertyName("baseline_rtt_p50_us")] public double BaselineRttP50 { get; init; }
     [JsonPropertyName("baseline_rtt_p99_us")] public double BaselineRttP99 { get; init; }
     [JsonPropertyName("rtt_ratio")] public double RttRatio { get; init; }
+
+    /// <summary>Each interleaved block's ratio of our p50 to the raw p50, in order (rtt_ratio is their median).</summary>
+    [JsonPropertyName("rtt_block_ratios")] public IReadOnlyList<double> RttBlockRatios { get; init; } = [];
     [JsonPropertyName("resets")] public long Resets { get; init; }
     [JsonPropertyName("retransmitted")] public long Retransmitted { get; init; }
     [JsonPropertyName("duplicates_dropped")] public long DuplicatesDropped { get; init; }

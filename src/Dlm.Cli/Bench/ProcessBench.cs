@@ -49,6 +49,7 @@ internal static class ProcessBench
                 BaselineRttP50 = rtt.Raw.At(0.5),
                 BaselineRttP99 = rtt.Raw.At(0.99),
                 RttRatio = Percentiles.Median(rtt.Ratios),
+                RttBlockRatios = rtt.Ratios,
                 Resets = parts.Sum(p => p.Resets),
                 Retransmitted = parts.Sum(p => p.Retransmitted),
                 DuplicatesDropped = parts.Sum(p => p.DuplicatesDropped),
