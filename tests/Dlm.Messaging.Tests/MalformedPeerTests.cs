@@ -70,12 +70,8 @@ public sealed partial class MalformedPeerTests
     [Fact]
     public async Task Opts_Truncated_DroppedWithoutConsumingTheSequenceNumber()
     {
-        var ip = TestCluster.AllocateAddresses(2);
-        var (node, recorder) = StartNode(1, ip);
-        await using var n1 = node;
-        using var raw = await RawPeer.ConnectAsync(ip[1], ip[0]);
-        await raw.SendAsync(Wire.Status(), Wire.Wrapped(0, 0));
-        await recorder.WaitForAsync(RawNode, 1, Timeout);
+        await using var peer = await EstablishedAsync();
+        var (node, recorder, raw) = (peer.Node, peer.Recorder, peer.Raw);
 
         // Counter 999 would be a Recorder violation if any of these were delivered.
         var bogus = Wire.Wrapped(1, 999);
@@ -115,12 +111,8 @@ public sealed partial class MalformedPeerTests
     [Fact]
     public async Task Opts_InnerContentsInvalid_NotDeliveredButSequenceNumberConsumed()
     {
-        var ip = TestCluster.AllocateAddresses(2);
-        var (node, recorder) = StartNode(1, ip);
-        await using var n1 = node;
-        using var raw = await RawPeer.ConnectAsync(ip[1], ip[0]);
-        await raw.SendAsync(Wire.Status(), Wire.Wrapped(0, 0));
-        await recorder.WaitForAsync(RawNode, 1, Timeout);
+        await using var peer = await EstablishedAsync();
+        var (node, recorder, raw) = (peer.Node, peer.Recorder, peer.Raw);
 
         // A sound envelope around bad contents passes midcomms (spec §2.4) and is rejected after its
         // sequence number is consumed (§4.20); dropping it before would stall everything behind it.
@@ -270,12 +262,8 @@ public sealed partial class MalformedPeerTests
     [InlineData(false)]
     public async Task Fin_PeerNeverAnswers_ShutdownEndsAfterTheTimeout(bool killed)
     {
-        var ip = TestCluster.AllocateAddresses(2);
-        var (node, recorder) = StartNode(1, ip); // FinTimeout 1 s, ShutdownTimeout 1 s
-        await using var n1 = node;
-        using var raw = await RawPeer.ConnectAsync(ip[1], ip[0]);
-        await raw.SendAsync(Wire.Status(), Wire.Wrapped(0, 0));
-        await recorder.WaitForAsync(RawNode, 1, Timeout);
+        await using var peer = await EstablishedAsync(); // FinTimeout 1 s, ShutdownTimeout 1 s
+        var (node, recorder, raw) = (peer.Node, peer.Recorder, peer.Raw);
         Assert.Equal(PeerState.Established, node.GetStatistics(RawNode).State);
 
         var stopwatch = Stopwatch.StartNew();
@@ -305,6 +293,34 @@ public sealed partial class MalformedPeerTests
 
     // FinTimeout, VersionWaitTimeout and ShutdownTimeout of 1 s by default: the dead-peer tests time them.
     // A test that must show no timeout was waited for passes one longer than its own Timeout.
+    // Node 1 started, the raw peer connected as node 2, its version detected by a STATUS and its seq 0 delivered.
+    private static async Task<EstablishedPeer> EstablishedAsync()
+    {
+        var ip = TestCluster.AllocateAddresses(2);
+        var (node, recorder) = StartNode(1, ip);
+        try
+        {
+            var raw = await RawPeer.ConnectAsync(ip[1], ip[0]);
+            await raw.SendAsync(Wire.Status(), Wire.Wrapped(0, 0));
+            await recorder.WaitForAsync(RawNode, 1, Timeout);
+            return new EstablishedPeer(node, recorder, raw);
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
+    }
+
+    private sealed record EstablishedPeer(MessagingNode Node, Recorder Recorder, RawPeer Raw) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            Raw.Dispose();
+            await Node.DisposeAsync();
+        }
+    }
+
     private static (MessagingNode Node, Recorder Recorder) StartNode(int nodeId, IPAddress[] addresses, TimeSpan? timeouts = null) =>
         TestCluster.StartNode(nodeId, addresses.Select((a, i) => new NodeAddress(i + 1, [a])), o => o with
         {
