@@ -14,8 +14,6 @@ internal sealed class Percentiles(int capacity)
         }
     }
 
-    public int Count => _count;
-
     /// <summary>The samples in the order they were added.</summary>
     public double[] ToArray() => _samples.AsSpan(0, _count).ToArray();
 

@@ -8,9 +8,8 @@ namespace Dlm.Cli.Bench;
 /// <c>dlm bench comms --processes</c>: one child process per node (<c>dlm bench comms-node</c>),
 /// driven line by line over stdin/stdout: ready → go → connected → send → result JSON → "rtt N U"
 /// → N samples (one block of round trips, repeated between raw-TCP blocks) → stop → the delivery
-/// counts after shutdown. Resets are
-/// injected inside each child, at N times the interval each, so the cluster sees about one per
-/// interval.
+/// counts after shutdown. Resets are injected inside each child, at N times the interval each, so
+/// the cluster sees about one per interval.
 /// </summary>
 internal static class ProcessBench
 {
