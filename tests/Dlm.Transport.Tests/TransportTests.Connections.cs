@@ -187,6 +187,58 @@ public sealed partial class TransportTests
         await transport.ShutdownAsync().WaitAsync(Timeout); // within the test's timeout: the pending connect was aborted
     }
 
+    // spec §3.3: a connect that fails is tried again after the reconnect interval (50 ms here), for as
+    // long as something waits to be sent; the test waits for the failure's log event, not for time.
+    [Fact]
+    public async Task Connect_PeerNotListeningYet_TriedAgainUntilItListens()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var failed = new EventSignal(1004); // TransportLog.ConnectFailed
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { LoggerFactory = failed }, new RecordingHandler(1));
+        TestNet.Send(t1, 2, TestNet.Frame(1, 7, 64), retained: true, sequence: 0);
+        await failed.Raised.WaitAsync(Timeout);
+
+        var h2 = new RecordingHandler(2);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        await h2.WaitForMessagesAsync(1, 1, Timeout);
+
+        Assert.Equal([7u], h2.MessagesFrom(1).Select(TestNet.CounterOf));
+        var stats = t1.GetPeer(2).GetStatistics();
+        Assert.True(stats.ConnectFailures >= 1, $"{stats.ConnectFailures} connect failures");
+        Assert.True(stats.Connects >= 1);
+    }
+
+    // A logger factory whose loggers complete Raised at the first event with the given id.
+    private sealed class EventSignal(int eventId) : Microsoft.Extensions.Logging.ILoggerFactory, Microsoft.Extensions.Logging.ILogger
+    {
+        private readonly TaskCompletionSource _raised = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Raised => _raised.Task;
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId id, TState state,
+            Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (id.Id == eventId)
+            {
+                _raised.TrySetResult();
+            }
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
     // ---- fault injection and retransmission (spec §2.7, §3.3) -------------------------------------
 
     [Fact]
