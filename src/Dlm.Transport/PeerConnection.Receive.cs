@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
@@ -7,6 +8,10 @@ namespace Dlm.Transport;
 
 public sealed partial class PeerConnection
 {
+    // How long a receive thread sleeps in poll() at most before it looks at the stop token (a closed
+    // socket wakes it at once).
+    private const int PollTimeout = 1_000_000; // µs
+
     // spec §3.2: an accepted socket becomes the main connection if there is none (and none is
     // being connected), otherwise the receive-only othercon, replacing an older othercon.
     internal void Adopt(Socket socket)
@@ -63,37 +68,86 @@ public sealed partial class PeerConnection
         return stream;
     }
 
+    // One thread per connection (spec §3.5 receive path). It sleeps in poll() and reads without
+    // blocking, so a message's arrival wakes the thread that hands it over: no hop from the runtime's
+    // socket event thread to the thread pool, which on this VM was most of a round trip.
     private void StartReceiving(Socket socket, NetworkStream stream)
     {
-        var loop = Task.Run(() => ReceiveLoopAsync(socket, stream));
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                ReceiveLoop(socket, stream);
+            }
+            finally
+            {
+                done.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"dlm receive {NodeId}",
+        };
         lock (_receiveLoops)
         {
             _receiveLoops.RemoveAll(t => t.IsCompleted);
-            _receiveLoops.Add(loop);
+            _receiveLoops.Add(done.Task);
         }
+
+        thread.Start();
     }
 
-    // spec §3.5: read, cut complete messages by h_length, hand them over in arrival order.
-    // Processing is inline, so a slow consumer stops the reads (TCP back-pressure) and at most
-    // one read buffer plus a partial message is held per connection.
-    private async Task ReceiveLoopAsync(Socket socket, NetworkStream stream)
+    // spec §3.5: read, cut complete messages by h_length, hand them over in arrival order. The bytes
+    // go through a Pipe that this thread both writes and reads, so a message split across reads is
+    // joined without copying the rest. Processing is inline: a slow consumer stops the reads (TCP
+    // back-pressure), and at most one read plus a partial message is held per connection.
+    private void ReceiveLoop(Socket socket, NetworkStream stream)
     {
         var reason = "EOF";
-        var reader = PipeReader.Create(stream, new StreamPipeReaderOptions(
-            bufferSize: _options.ReceiveBufferSize, minimumReadSize: WireLimits.MaxMessageLength, leaveOpen: true));
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: _options.ReceiveBufferSize, useSynchronizationContext: false));
         var scratch = new byte[WireLimits.MaxMessageLength]; // a message split across buffer segments is joined here
         try
         {
-            while (true)
+            while (!_stop.IsCancellationRequested)
             {
-                var result = await reader.ReadAsync(_stop.Token).ConfigureAwait(false);
+                if (!socket.Poll(PollTimeout, SelectMode.SelectRead))
+                {
+                    continue; // woken only to look at the stop token
+                }
+
+                var memory = pipe.Writer.GetMemory(_options.ReceiveBufferSize);
+                var read = socket.Receive(memory.Span, SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock)
+                {
+                    continue;
+                }
+
+                if (error != SocketError.Success)
+                {
+                    reason = error.ToString();
+                    break;
+                }
+
+                if (read == 0)
+                {
+                    break; // EOF
+                }
+
+                pipe.Writer.Advance(read);
+                var flush = pipe.Writer.FlushAsync(); // completes at once: the writer never pauses
+                Debug.Assert(flush.IsCompletedSuccessfully, "a pipe without a pause threshold flushes synchronously");
+#pragma warning disable VSTHRD002 // completed already (above): this only observes it
+                flush.GetAwaiter().GetResult();
+#pragma warning restore VSTHRD002
+                pipe.Reader.TryRead(out var result);
                 var buffer = result.Buffer;
                 var before = buffer.Length;
                 var status = Deliver(ref buffer, scratch);
                 var consumed = before - buffer.Length;
                 Interlocked.Add(ref _bytesReceived, consumed);
                 DlmMetrics.BytesReceived.Add(consumed);
-                reader.AdvanceTo(buffer.Start, buffer.End);
+                pipe.Reader.AdvanceTo(buffer.Start, buffer.End);
                 if (status == OperationStatus.InvalidData)
                 {
                     reason = "framing error";
@@ -106,21 +160,17 @@ public sealed partial class PeerConnection
                     TransportLog.FramingError(_logger, NodeId);
                     break;
                 }
-
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
-                }
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
         {
             reason = e.Message;
         }
         finally
         {
-            await reader.CompleteAsync().ConfigureAwait(false);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            pipe.Reader.Complete();
+            pipe.Writer.Complete();
+            stream.Dispose();
             // The kernel waits for our close after its half-close (spec §9.3): close at once.
             SocketClosed(socket, reason);
         }
