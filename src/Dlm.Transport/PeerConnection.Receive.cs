@@ -80,6 +80,12 @@ public sealed partial class PeerConnection
             {
                 ReceiveLoop(socket, stream);
             }
+#pragma warning disable CA1031 // an exception escaping a thread ends the process; the loop has closed the socket already
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                TransportLog.ReceiveLoopFailed(_logger, e, NodeId);
+            }
             finally
             {
                 done.SetResult();
@@ -95,7 +101,17 @@ public sealed partial class PeerConnection
             _receiveLoops.Add(done.Task);
         }
 
-        thread.Start();
+        try
+        {
+            thread.Start();
+        }
+        catch (OutOfMemoryException e)
+        {
+            // No thread, so nobody reads this socket: close it (a new connection sends everything again).
+            done.SetResult();
+            stream.Dispose();
+            SocketClosed(socket, e.Message);
+        }
     }
 
     // spec §3.5: read, cut complete messages by h_length, hand them over in arrival order. The bytes
@@ -111,11 +127,9 @@ public sealed partial class PeerConnection
         {
             while (!_stop.IsCancellationRequested)
             {
-                if (!socket.Poll(PollTimeout, SelectMode.SelectRead))
-                {
-                    continue; // woken only to look at the stop token
-                }
-
+                // Read after every wake-up, timed out or not: an error pending alone is not "readable",
+                // and only the read reports (and clears) it.
+                socket.Poll(PollTimeout, SelectMode.SelectRead);
                 var memory = pipe.Writer.GetMemory(_options.ReceiveBufferSize);
                 var read = socket.Receive(memory.Span, SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
@@ -168,6 +182,11 @@ public sealed partial class PeerConnection
         }
         finally
         {
+            if (_stop.IsCancellationRequested && reason == "EOF")
+            {
+                reason = "stopped";
+            }
+
             pipe.Reader.Complete();
             pipe.Writer.Complete();
             stream.Dispose();
@@ -227,10 +246,12 @@ public sealed partial class PeerConnection
     private void Hand(ReadOnlySpan<byte> message, ref int delivered)
     {
         var handler = _transport.Handler;
-        if (delivered++ == 0)
+        if (delivered == 0)
         {
-            handler.OnReceiveBatchStart(NodeId);
+            handler.OnReceiveBatchStart(NodeId); // counted only once it returned: the batch's end must match a start
         }
+
+        delivered++;
 
         try
         {

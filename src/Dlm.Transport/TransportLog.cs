@@ -36,6 +36,9 @@ internal static partial class TransportLog
     [LoggerMessage(1010, LogLevel.Error, "Send loop for node {NodeId} failed; restarting it")]
     public static partial void SendLoopFailed(ILogger logger, Exception exception, int nodeId);
 
+    [LoggerMessage(1012, LogLevel.Error, "Receive thread for node {NodeId} failed; its connection is closed")]
+    public static partial void ReceiveLoopFailed(ILogger logger, Exception exception, int nodeId);
+
     [LoggerMessage(1011, LogLevel.Warning, "Inbound connection from {Address} could not be set up; closed")]
     public static partial void AdoptFailed(ILogger logger, Exception exception, IPAddress address);
 
