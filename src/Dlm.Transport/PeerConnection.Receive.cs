@@ -123,17 +123,18 @@ public sealed partial class PeerConnection
         var reason = "EOF";
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: _options.ReceiveBufferSize, useSynchronizationContext: false));
         var scratch = new byte[WireLimits.MaxMessageLength]; // a message split across buffer segments is joined here
+        var spinTicks = (long)(_options.ReceiveSpinTime.TotalSeconds * Stopwatch.Frequency);
         try
         {
             while (!_stop.IsCancellationRequested)
             {
-                // Read after every wake-up, timed out or not: an error pending alone is not "readable",
-                // and only the read reports (and clears) it.
-                socket.Poll(PollTimeout, SelectMode.SelectRead);
                 var memory = pipe.Writer.GetMemory(_options.ReceiveBufferSize);
                 var read = socket.Receive(memory.Span, SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
                 {
+                    // Read again after every wake-up, timed out or not: an error pending alone is not
+                    // "readable", and only the read reports (and clears) it.
+                    WaitReadable(socket, spinTicks);
                     continue;
                 }
 
@@ -193,6 +194,28 @@ public sealed partial class PeerConnection
             // The kernel waits for our close after its half-close (spec §9.3): close at once.
             SocketClosed(socket, reason);
         }
+    }
+
+    // Nothing to read: look again for ReceiveSpinTime (50 µs) before sleeping in poll(). An answer in
+    // a conversation (a lock request's reply) usually comes back within that, and a thread that is
+    // still running takes it at once, where waking a sleeping one costs an idle CPU's wake-up.
+    // The spin is timed by Stopwatch, not the injected TimeProvider: it is microseconds of this CPU's
+    // time, and a fake clock that never advances would make it spin for ever.
+    private static void WaitReadable(Socket socket, long spinTicks)
+    {
+        var until = Stopwatch.GetTimestamp() + spinTicks;
+        var spinner = default(SpinWait);
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            if (socket.Poll(0, SelectMode.SelectRead))
+            {
+                return;
+            }
+
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
+
+        socket.Poll(PollTimeout, SelectMode.SelectRead);
     }
 
     // Hot path. Complete messages inside the first segment are handed over in place; only a message

@@ -31,6 +31,14 @@ public sealed record TransportOptions
     /// <summary>Size of one socket read; the receive backlog per connection is bounded by it (default 64 KiB).</summary>
     public int ReceiveBufferSize { get; init; } = 64 * 1024;
 
+    /// <summary>
+    /// How long a receive thread keeps looking for more data after it drained its socket, before it
+    /// sleeps (default 50 µs; zero sleeps at once). An answer that comes back within it is taken
+    /// without waking a sleeping thread, which halves a round trip on a VM; the price is up to this
+    /// much CPU each time a connection falls quiet.
+    /// </summary>
+    public TimeSpan ReceiveSpinTime { get; init; } = TimeSpan.FromMicroseconds(50);
+
     /// <summary>Most bytes coalesced into one socket write (default 64 KiB).</summary>
     public int SendBufferSize { get; init; } = 64 * 1024;
 
@@ -56,5 +64,7 @@ public sealed record TransportOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferSize, WireLimits.MaxMessageLength, nameof(ReceiveBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, WireLimits.MaxMessageLength, nameof(SendBufferSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveSpinTime, TimeSpan.Zero, nameof(ReceiveSpinTime));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ReceiveSpinTime, TimeSpan.FromMilliseconds(1), nameof(ReceiveSpinTime));
     }
 }

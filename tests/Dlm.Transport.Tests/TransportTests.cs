@@ -61,6 +61,17 @@ public sealed partial class TransportTests
         Assert.Contains("spec §3.1", e.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    public void Options_ReceiveSpinTimeOutside0To1Ms_Rejected(int microseconds)
+    {
+        var options = TestNet.Options(1, TestNet.AllocateAddresses(2)) with { ReceiveSpinTime = TimeSpan.FromMicroseconds(microseconds) };
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(nameof(TransportOptions.ReceiveSpinTime), e.ParamName);
+    }
+
     [Fact]
     public async Task Dispose_Twice_TheSecondDoesNothing()
     {
