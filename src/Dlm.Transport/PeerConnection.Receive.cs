@@ -68,9 +68,10 @@ public sealed partial class PeerConnection
         return stream;
     }
 
-    // One thread per connection (spec §3.5 receive path). It sleeps in poll() and reads without
-    // blocking, so a message's arrival wakes the thread that hands it over: no hop from the runtime's
-    // socket event thread to the thread pool, which on this VM was most of a round trip.
+    // One thread per connection (spec §3.5 receive path). It reads without blocking and, once its
+    // socket is drained, looks again briefly before it sleeps in poll(), so a message's arrival finds
+    // or wakes the thread that hands it over: no hop from the runtime's socket event thread to the
+    // thread pool, which on this VM was most of a round trip.
     private void StartReceiving(Socket socket, NetworkStream stream)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
