@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Dlm.Protocol;
 
@@ -197,6 +198,7 @@ public static class PacketDecoder
         return TryValidateContent(innerBytes, inner.Command, at, out error);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int MinimumLength(DlmCommand command) => command switch
     {
         DlmCommand.Message => WireLimits.MessageSize,
@@ -261,12 +263,18 @@ public static class PacketDecoder
             return false;
         }
 
-        for (var field = 68; field <= 76; field += 4)
+        // m_grmode, m_rqmode, m_bastmode: -1..5 each (checked together; the first bad one is reported).
+        var modes = bytes.Slice(68, 12);
+        if (!LockModes.IsWireValid(BinaryPrimitives.ReadInt32LittleEndian(modes)) | !LockModes.IsWireValid(BinaryPrimitives.ReadInt32LittleEndian(modes[4..]))
+            | !LockModes.IsWireValid(BinaryPrimitives.ReadInt32LittleEndian(modes[8..])))
         {
-            if (!LockModes.IsWireValid(BinaryPrimitives.ReadInt32LittleEndian(bytes[field..])))
+            for (var field = 68; ; field += 4)
             {
-                error = new(ProtocolErrorCode.InvalidMode, field);
-                return false;
+                if (!LockModes.IsWireValid(BinaryPrimitives.ReadInt32LittleEndian(bytes[field..])))
+                {
+                    error = new(ProtocolErrorCode.InvalidMode, field);
+                    return false;
+                }
             }
         }
 
