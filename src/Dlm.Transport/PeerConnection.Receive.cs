@@ -21,7 +21,7 @@ public sealed partial class PeerConnection
         var retransmitted = -1;
         socket.NoDelay = true;
         SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
-        var stream = PrepareForUse(socket);
+        PrepareForUse(socket);
         lock (SyncRoot)
         {
             if (_stopping)
@@ -45,41 +45,35 @@ public sealed partial class PeerConnection
 
         if (role == "refused")
         {
-            stream.Dispose();
             socket.Dispose();
             return;
         }
 
         TransportLog.Accepted(_logger, NodeId, role);
         replaced?.Dispose();
-        StartReceiving(socket, stream);
+        StartReceiving(socket);
         if (retransmitted >= 0)
         {
             _transport.Handler.OnConnected(NodeId, retransmitted);
         }
     }
 
-    // The stream is made while the socket is still blocking (NetworkStream insists), then the
-    // socket turns non-blocking so an inline write can never stall the caller's thread.
-    private static NetworkStream PrepareForUse(Socket socket)
-    {
-        var stream = new NetworkStream(socket, ownsSocket: false);
-        socket.Blocking = false;
-        return stream;
-    }
+    // Non-blocking: an inline write can never stall the caller's thread, and the receive thread
+    // reads without blocking (it waits in poll()).
+    private static void PrepareForUse(Socket socket) => socket.Blocking = false;
 
     // One thread per connection (spec §3.5 receive path). It reads without blocking and, once its
     // socket is drained, looks again briefly before it sleeps in poll(), so a message's arrival finds
     // or wakes the thread that hands it over: no hop from the runtime's socket event thread to the
     // thread pool, which on this VM was most of a round trip.
-    private void StartReceiving(Socket socket, NetworkStream stream)
+    private void StartReceiving(Socket socket)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try
             {
-                ReceiveLoop(socket, stream);
+                ReceiveLoop(socket);
             }
 #pragma warning disable CA1031 // an exception escaping a thread ends the process; the loop has closed the socket already
             catch (Exception e)
@@ -110,7 +104,6 @@ public sealed partial class PeerConnection
         {
             // No thread, so nobody reads this socket: close it (a new connection sends everything again).
             done.SetResult();
-            stream.Dispose();
             SocketClosed(socket, e.Message);
         }
     }
@@ -119,7 +112,7 @@ public sealed partial class PeerConnection
     // go through a Pipe that this thread both writes and reads, so a message split across reads is
     // joined without copying the rest. Processing is inline: a slow consumer stops the reads (TCP
     // back-pressure), and at most one read plus a partial message is held per connection.
-    private void ReceiveLoop(Socket socket, NetworkStream stream)
+    private void ReceiveLoop(Socket socket)
     {
         var reason = "EOF";
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: _options.ReceiveBufferSize, useSynchronizationContext: false));
@@ -191,7 +184,6 @@ public sealed partial class PeerConnection
 
             pipe.Reader.Complete();
             pipe.Writer.Complete();
-            stream.Dispose();
             // The kernel waits for our close after its half-close (spec §9.3): close at once.
             SocketClosed(socket, reason);
         }

@@ -306,7 +306,6 @@ public sealed partial class PeerConnection
             _main = socket; // an inbound connection arriving now becomes the othercon (spec §3.2)
         }
 
-        NetworkStream stream;
         try
         {
             socket.NoDelay = true;
@@ -315,7 +314,7 @@ public sealed partial class PeerConnection
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
             await socket.ConnectAsync(endPoint, linked.Token).ConfigureAwait(false);
-            stream = PrepareForUse(socket);
+            PrepareForUse(socket);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or PlatformNotSupportedException)
         {
@@ -352,13 +351,12 @@ public sealed partial class PeerConnection
                 SignalIfAllClosedLocked();
             }
 
-            await stream.DisposeAsync().ConfigureAwait(false);
             socket.Dispose(); // closed or aborted while connecting
             return null;
         }
 
         TransportLog.Connected(_logger, NodeId, endPoint, retransmitted);
-        StartReceiving(socket, stream);
+        StartReceiving(socket);
         _transport.Handler.OnConnected(NodeId, retransmitted);
         return socket;
     }
