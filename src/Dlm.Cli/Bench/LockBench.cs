@@ -163,7 +163,7 @@ internal static class LockBench
         }
 
         await Task.WhenAll(nodes.Select(nd => nd.DisposeAsync().AsTask())).ConfigureAwait(false);
-        return new RemoteLatency(all.At(0.5), all.At(0.99), baseline.Order().ElementAt(RemoteRounds / 2), ratios.Order().ElementAt(RemoteRounds / 2));
+        return new RemoteLatency(all.At(0.5), all.At(0.99), Percentiles.Median(baseline), Percentiles.Median(ratios));
     }
 
     private static async Task LockUnlockAsync(Lockspace space, string[] names, int iterations, Percentiles[]? into)
