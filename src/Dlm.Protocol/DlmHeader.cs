@@ -30,22 +30,29 @@ public readonly record struct DlmHeader(uint Version, uint LockspaceOrSeq, int N
 
     /// <summary>Reads a header from the first 16 bytes of <paramref name="source"/> (caller checks the size).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static DlmHeader Read(ReadOnlySpan<byte> source) => new(
-        BinaryPrimitives.ReadUInt32LittleEndian(source),
-        BinaryPrimitives.ReadUInt32LittleEndian(source[4..]),
-        BinaryPrimitives.ReadInt32LittleEndian(source[8..]),
-        BinaryPrimitives.ReadUInt16LittleEndian(source[12..]),
-        (DlmCommand)source[14]);
+    public static DlmHeader Read(ReadOnlySpan<byte> source)
+    {
+        // One length check: the fields' offsets are then known to fit and the JIT drops their checks
+        // (each header read on the receive path cost five).
+        var h = source[..WireLimits.HeaderSize];
+        return new(
+            BinaryPrimitives.ReadUInt32LittleEndian(h),
+            BinaryPrimitives.ReadUInt32LittleEndian(h[4..]),
+            BinaryPrimitives.ReadInt32LittleEndian(h[8..]),
+            BinaryPrimitives.ReadUInt16LittleEndian(h[12..]),
+            (DlmCommand)h[14]);
+    }
 
     /// <summary>Writes the header into the first 16 bytes of <paramref name="destination"/>, <c>h_pad</c> = 0.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(Span<byte> destination)
     {
-        BinaryPrimitives.WriteUInt32LittleEndian(destination, Version);
-        BinaryPrimitives.WriteUInt32LittleEndian(destination[4..], LockspaceOrSeq);
-        BinaryPrimitives.WriteInt32LittleEndian(destination[8..], NodeId);
-        BinaryPrimitives.WriteUInt16LittleEndian(destination[12..], Length);
-        destination[14] = (byte)Command;
-        destination[15] = 0;
+        var h = destination[..WireLimits.HeaderSize]; // one length check, as in Read
+        BinaryPrimitives.WriteUInt32LittleEndian(h, Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], LockspaceOrSeq);
+        BinaryPrimitives.WriteInt32LittleEndian(h[8..], NodeId);
+        BinaryPrimitives.WriteUInt16LittleEndian(h[12..], Length);
+        h[14] = (byte)Command;
+        h[15] = 0;
     }
 }

@@ -17,16 +17,20 @@ namespace Dlm.Protocol;
 public readonly record struct OptsHeader(DlmCommand NextCommand, ushort OptionsLength)
 {
     /// <summary>Reads the fields from bytes 16..24 (caller checks the size).</summary>
-    public static OptsHeader Read(ReadOnlySpan<byte> opts) =>
-        new((DlmCommand)opts[16], BinaryPrimitives.ReadUInt16LittleEndian(opts[18..]));
+    public static OptsHeader Read(ReadOnlySpan<byte> opts)
+    {
+        var o = opts[..WireLimits.OptsSize]; // one length check for both fields
+        return new((DlmCommand)o[16], BinaryPrimitives.ReadUInt16LittleEndian(o[18..]));
+    }
 
     /// <summary>Writes bytes 16..24 with zero padding.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Write(Span<byte> opts)
     {
-        opts[16] = (byte)NextCommand;
-        opts[17] = 0;
-        BinaryPrimitives.WriteUInt16LittleEndian(opts[18..], OptionsLength);
-        BinaryPrimitives.WriteUInt32LittleEndian(opts[20..], 0);
+        var o = opts[..WireLimits.OptsSize]; // one length check for the four writes
+        o[16] = (byte)NextCommand;
+        o[17] = 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(o[18..], OptionsLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(o[20..], 0);
     }
 }
