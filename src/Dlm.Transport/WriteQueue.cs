@@ -127,34 +127,35 @@ internal sealed class WriteQueue
 
     /// <summary>
     /// Hands whole committed entries, in order, to one socket write of at most <paramref name="maxBytes"/>
-    /// bytes: marks them sent and records their bytes in <paramref name="batch"/> (adjacent entries as one
-    /// range), which keeps their chunks out of the pool until <see cref="Unpin"/>, so the caller can copy
-    /// them out after releasing the lock. Stops at the first uncommitted entry or when the next one does
-    /// not fit. Returns the bytes claimed.
+    /// bytes: moves the cursor past them and records their bytes in <paramref name="batch"/> (adjacent
+    /// entries as one range), which keeps their chunks out of the pool until <see cref="Unpin"/>, so the
+    /// caller can copy them out after releasing the lock. Stops at the first uncommitted entry or when the
+    /// next one does not fit. Returns the bytes claimed. Runs under the lock that every sender takes, once
+    /// per entry: keep it to reads and sums.
     /// </summary>
     public int Claim(int maxBytes, Batch batch)
     {
-        var claimed = 0;
-        while (_cursor < _count)
+        var start = batch.Length;
+        var mask = _ring.Length - 1;
+        for (; _cursor < _count; _cursor++)
         {
-            ref var e = ref At(_cursor);
-            if ((e.Flags & EntryFlags.Skip) == 0)
+            ref var e = ref _ring[(_head + _cursor) & mask];
+            if ((e.Flags & EntryFlags.Skip) != 0)
             {
-                if ((e.Flags & EntryFlags.Committed) == 0 || e.Length > maxBytes - claimed)
-                {
-                    break;
-                }
-
-                batch.Add(e.Chunk, e.Offset, e.Length);
-                claimed += e.Length;
+                continue;
             }
 
-            e.Flags |= EntryFlags.Sent;
-            _cursor++;
+            if ((e.Flags & EntryFlags.Committed) == 0 || e.Length > maxBytes - (batch.Length - start))
+            {
+                break;
+            }
+
+            batch.Add(e.Chunk, e.Offset, e.Length);
         }
 
+        batch.Close();
         DropHead(0, ignoreSequence: true);
-        return claimed;
+        return batch.Length - start;
     }
 
     /// <summary>The batch's bytes were copied out: its chunks may go back to the pool once nothing else holds them.</summary>
@@ -187,7 +188,6 @@ internal sealed class WriteQueue
             ref var e = ref At(i);
             if ((e.Flags & EntryFlags.Retained) != 0)
             {
-                e.Flags &= ~EntryFlags.Sent;
                 again++;
             }
             else
@@ -244,7 +244,7 @@ internal sealed class WriteQueue
             var retained = (e.Flags & EntryFlags.Retained) != 0;
             var done = retained
                 ? !ignoreSequence && (int)(e.Sequence - nextExpected) < 0
-                : (e.Flags & (EntryFlags.Sent | EntryFlags.Skip)) != 0;
+                : _cursor > 0 || (e.Flags & EntryFlags.Skip) != 0; // written (before the cursor) or skipped
             if (!done)
             {
                 break;
@@ -292,8 +292,7 @@ internal sealed class WriteQueue
         None = 0,
         Committed = 1,
         Retained = 2,
-        Sent = 4,
-        Skip = 8,
+        Skip = 4,
     }
 
     private struct Entry(Chunk chunk, int offset, int length, EntryFlags flags, uint sequence)
@@ -326,28 +325,37 @@ internal sealed class WriteQueue
     {
         private readonly List<(Chunk Chunk, int Offset, int Length)> _ranges = [];
         private readonly List<Chunk> _pinned = [];
+        private Chunk? _open;           // the range being extended: consecutive reservations are adjacent bytes
+        private int _openOffset, _openEnd;
 
         public int Length { get; private set; }
 
         public int Messages { get; private set; }
 
+        public List<Chunk> Pinned => _pinned;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Add(Chunk chunk, int offset, int length)
         {
             Length += length;
             Messages++;
-            if (_ranges.Count > 0 && _ranges[^1] is var (last, start, size) && last == chunk && start + size == offset)
+            if (chunk == _open && offset == _openEnd)
             {
-                _ranges[^1] = (last, start, size + length); // consecutive reservations are adjacent bytes
+                _openEnd += length;
                 return;
             }
 
-            if (_pinned.Count == 0 || _pinned[^1] != chunk)
-            {
-                chunk.Pins++;
-                _pinned.Add(chunk);
-            }
+            Start(chunk, offset, length);
+        }
 
-            _ranges.Add((chunk, offset, length));
+        /// <summary>Ends the range being extended (after a claim).</summary>
+        public void Close()
+        {
+            if (_open is not null)
+            {
+                _ranges.Add((_open, _openOffset, _openEnd - _openOffset));
+                _open = null;
+            }
         }
 
         /// <summary>Copies the claimed bytes, in order; outside the lock (committed bytes never change).</summary>
@@ -361,13 +369,24 @@ internal sealed class WriteQueue
             }
         }
 
-        public List<Chunk> Pinned => _pinned;
-
         public void Clear()
         {
             _ranges.Clear();
             _pinned.Clear();
+            _open = null;
             Length = Messages = 0;
+        }
+
+        private void Start(Chunk chunk, int offset, int length)
+        {
+            Close();
+            if (_pinned.Count == 0 || _pinned[^1] != chunk)
+            {
+                chunk.Pins++;
+                _pinned.Add(chunk);
+            }
+
+            (_open, _openOffset, _openEnd) = (chunk, offset, offset + length);
         }
     }
 }
