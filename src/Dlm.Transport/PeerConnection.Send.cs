@@ -163,6 +163,7 @@ public sealed partial class PeerConnection
                 }
 
                 Interlocked.Add(ref _bytesSent, length);
+                Interlocked.Increment(ref _writes);
                 DlmMetrics.BytesSent.Add(length);
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
@@ -237,6 +238,7 @@ public sealed partial class PeerConnection
         if (sent > 0)
         {
             Interlocked.Add(ref _bytesSent, sent);
+            Interlocked.Increment(ref _writes);
             DlmMetrics.BytesSent.Add(sent);
         }
 

@@ -38,7 +38,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private TaskCompletionSource? _capacityWaiter;
     private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
-    private long _bytesSent, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
+    private long _bytesSent, _writes, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
 
     internal PeerConnection(Transport transport, NodeAddress node, TransportOptions options, ILogger logger)
     {
@@ -270,7 +270,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
         lock (SyncRoot)
         {
             return new PeerTransportStatistics(NodeId, _main is not null && !_connecting, _main is null && _other is not null,
-                _queue.Count, _queue.RetainedBytes, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _bytesReceived),
+                _queue.Count, _queue.RetainedBytes, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _writes), Interlocked.Read(ref _bytesReceived),
                 Interlocked.Read(ref _messagesReceived), _connects, _connectFailures, _disconnects, _framingErrors);
         }
     }

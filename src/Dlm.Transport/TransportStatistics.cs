@@ -1,6 +1,10 @@
 namespace Dlm.Transport;
 
-/// <summary>A snapshot of one peer connection's counters.</summary>
+/// <summary>
+/// A snapshot of one peer connection's counters. <see cref="Writes"/> counts socket writes that carried
+/// data: queued messages are coalesced, so <see cref="BytesSent"/> / <see cref="Writes"/> is the average
+/// write, far above one message's size under load (spec §3.4).
+/// </summary>
 public sealed record PeerTransportStatistics(
     int NodeId,
     bool Connected,
@@ -8,6 +12,7 @@ public sealed record PeerTransportStatistics(
     int QueuedMessages,
     long RetainedBytes,
     long BytesSent,
+    long Writes,
     long BytesReceived,
     long MessagesReceived,
     long Connects,
