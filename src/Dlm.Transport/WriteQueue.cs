@@ -361,6 +361,7 @@ internal sealed class WriteQueue
         /// <summary>Copies the claimed bytes, in order; outside the lock (committed bytes never change).</summary>
         public void CopyTo(Span<byte> destination)
         {
+            Close(); // a claim closed it already; a caller that added ranges itself may not have
             var at = 0;
             foreach (var (chunk, offset, length) in _ranges)
             {
