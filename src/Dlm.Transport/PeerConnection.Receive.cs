@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using Dlm.Protocol;
@@ -212,7 +212,7 @@ public sealed partial class PeerConnection
     }
 
     // Hot path. Complete messages inside the first segment are handed over in place; only a message
-    // that crosses a segment boundary is copied (into a stack buffer) first.
+    // that crosses a segment boundary is copied (into the loop's scratch buffer) first.
     private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer, byte[] scratch)
     {
         var delivered = 0;

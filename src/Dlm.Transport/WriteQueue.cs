@@ -136,10 +136,9 @@ internal sealed class WriteQueue
     public int Claim(int maxBytes, Batch batch)
     {
         var start = batch.Length;
-        var mask = _ring.Length - 1;
         for (; _cursor < _count; _cursor++)
         {
-            ref var e = ref _ring[(_head + _cursor) & mask];
+            ref var e = ref At(_cursor);
             if ((e.Flags & EntryFlags.Skip) != 0)
             {
                 continue;

@@ -110,6 +110,18 @@ internal static class TestNet
         }
     }
 
+    /// <summary>Reads exactly <paramref name="buffer"/>'s length; fails if the connection closes first or on timeout.</summary>
+    public static async Task ReadExactlyAsync(Socket socket, byte[] buffer)
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        for (var got = 0; got < buffer.Length;)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cts.Token);
+            Assert.True(read > 0, $"the connection closed after {got} of {buffer.Length} bytes");
+            got += read;
+        }
+    }
+
     /// <summary>A connect from <paramref name="from"/> to <paramref name="to"/> is refused, or accepted and closed at once.</summary>
     public static async Task ExpectRefusedOrClosedAsync(IPAddress from, IPAddress to, string what)
     {

@@ -62,7 +62,7 @@ public sealed partial class TransportTests
 
         using (var first = await listener.AcceptAsync().WaitAsync(Timeout))
         {
-            await ReadExactlyAsync(first, new byte[(500 * Length) + (Length / 2)]);
+            await TestNet.ReadExactlyAsync(first, new byte[(500 * Length) + (Length / 2)]);
             TestNet.Abort(first);
         }
 
@@ -70,7 +70,7 @@ public sealed partial class TransportTests
         var frame = new byte[Length];
         for (uint i = 0; i < Count; i++)
         {
-            await ReadExactlyAsync(second, frame);
+            await TestNet.ReadExactlyAsync(second, frame);
             Assert.True(frame.AsSpan().SequenceEqual(TestNet.Frame(1, i, Length)), $"message {i} on the new connection differs");
         }
 
@@ -129,17 +129,6 @@ public sealed partial class TransportTests
         var received = handler.Inner.MessagesFrom(2);
         Assert.Equal(stream.Count, received.Count);
         Assert.Equal(Enumerable.Range(0, stream.Count).Select(i => (uint)i), received.Select(TestNet.CounterOf));
-    }
-
-    private static async Task ReadExactlyAsync(Socket socket, byte[] buffer)
-    {
-        using var cts = new CancellationTokenSource(Timeout);
-        for (var got = 0; got < buffer.Length;)
-        {
-            var read = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cts.Token);
-            Assert.True(read > 0, $"the connection closed after {got} of {buffer.Length} bytes");
-            got += read;
-        }
     }
 
     // Holds the receive thread in the first OnMessage until Open, then records as Inner does.
