@@ -34,7 +34,7 @@ static async Task<(double Rate, double CpuShare)> RunAsync(int peers, int spinUs
     var n = peers + 1;
     var addresses = Enumerable.Range(1, n).Select(i => IPAddress.Parse($"127.78.{(round * 2) + (spinUs == 0 ? 0 : 1)}.{i}")).ToArray();
     var book = Enumerable.Range(1, n).Select(i => new NodeAddress(i, [addresses[i - 1]])).ToList();
-    var handlers = Enumerable.Range(0, n).Select(_ => new Handler()).ToArray();
+    var handlers = Enumerable.Range(1, n).Select(i => new Handler(i == 1 ? peers : 1)).ToArray(); // STATUS messages each node expects
     var nodes = Enumerable.Range(1, n).Select(i => new MessagingNode(
         new MessagingOptions { Transport = new TransportOptions { Addresses = new AddressBook(i, book), ReceiveSpinTime = TimeSpan.FromMicroseconds(spinUs) } },
         handlers[i - 1])).ToArray();
@@ -55,7 +55,7 @@ static async Task<(double Rate, double CpuShare)> RunAsync(int peers, int spinUs
             nodes[i - 1].SendRcom(1, 1, new RcomHeader(RcomType.Status, 0, 1, 1, 0), status);
         }
 
-        await Task.WhenAll(handlers.Skip(1).Select(h => h.Detected.Task).Append(handlers[0].AllDetected(peers))).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        await Task.WhenAll(handlers.Select(h => h.Detected)).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         var message = new DlmMessage { Type = MessageType.Request, RequestedMode = LockMode.Exclusive, GrantedMode = LockMode.Invalid };
         var cpuBefore = Environment.CpuUsage.TotalTime;
         var stopwatch = Stopwatch.StartNew();
@@ -83,45 +83,19 @@ static async Task<(double Rate, double CpuShare)> RunAsync(int peers, int spinUs
     }
 }
 
-internal sealed class Handler : IMessageHandler
+// Completes Detected once the expected number of STATUS messages (RCOM) has arrived.
+internal sealed class Handler(int expected) : IMessageHandler
 {
+    private readonly TaskCompletionSource _detected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _statuses;
 
-    public TaskCompletionSource Detected { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private TaskCompletionSource? _all;
-    private int _expected;
-
-    public Task AllDetected(int count)
-    {
-        lock (Detected)
-        {
-            _expected = count;
-            _all = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (_statuses >= count)
-            {
-                _all.TrySetResult();
-            }
-
-            return _all.Task;
-        }
-    }
+    public Task Detected => _detected.Task;
 
     public void OnMessage(int nodeId, in Packet packet)
     {
-        if (packet.Kind != DlmCommand.Rcom)
+        if (packet.Kind == DlmCommand.Rcom && Interlocked.Increment(ref _statuses) == expected)
         {
-            return;
-        }
-
-        lock (Detected)
-        {
-            _statuses++;
-            Detected.TrySetResult();
-            if (_all is not null && _statuses >= _expected)
-            {
-                _all.TrySetResult();
-            }
+            _detected.TrySetResult();
         }
     }
 }
