@@ -34,7 +34,7 @@ internal static class BenchCommand
         o.WriteLine(string.Create(c, $"  baseline   : raw TCP {r.BaselineMsgsPerSecond:N0} msgs/s; ratio {r.ThroughputRatio:F2}"));
         if (r.CpuNanosecondsPerMessage > 0)
         {
-            o.WriteLine(string.Create(c, $"  cpu        : {r.CpuNanosecondsPerMessage:F0} ns per message (both cores, user + kernel); raw TCP {r.BaselineCpuNanosecondsPerMessage:F0} ns"));
+            o.WriteLine(string.Create(c, $"  cpu        : {r.CpuNanosecondsPerMessage:F0} ns per message (both cores; {r.CpuUserNanosecondsPerMessage:F0} in user mode); raw TCP {r.BaselineCpuNanosecondsPerMessage:F0} ns ({r.BaselineCpuUserNanosecondsPerMessage:F0} in user mode)"));
         }
 
         o.WriteLine(string.Create(c, $"  round trip : p50 {r.RttP50:F1} us, p99 {r.RttP99:F1} us; raw TCP p50 {r.BaselineRttP50:F1} us, p99 {r.BaselineRttP99:F1} us; ratio {r.RttRatio:F2} (median of interleaved blocks)"));

@@ -28,12 +28,12 @@ internal static class CommsBench
 
         // Rounds alternate baseline and DLM so both see the same machine; medians are reported.
         var baselineRates = new List<double>();
-        var baselineCpu = new List<double>();
+        var baselineCpu = new List<CpuTime>();
         var runs = new List<PhaseResult>();
         for (var round = 0; round < o.Repeat; round++)
         {
             var (baselineElapsed, cpu) = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
-            baselineCpu.Add(cpu.TotalNanoseconds / total);
+            baselineCpu.Add(cpu);
             baselineRates.Add(total / baselineElapsed.TotalSeconds);
             runs.Add(await RunPhaseAsync(o with { Seed = o.Seed + round }, addresses, ct).ConfigureAwait(false));
         }
@@ -47,8 +47,10 @@ internal static class CommsBench
             Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
             Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
             RttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Ours.At(0.5))),
-            CpuNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.TotalNanoseconds / total)),
-            BaselineCpuNanosecondsPerMessage = Percentiles.Median(baselineCpu),
+            CpuNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.Total.TotalNanoseconds / total)),
+            CpuUserNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.User.TotalNanoseconds / total)),
+            BaselineCpuNanosecondsPerMessage = Percentiles.Median(baselineCpu.Select(c => c.Total.TotalNanoseconds / total)),
+            BaselineCpuUserNanosecondsPerMessage = Percentiles.Median(baselineCpu.Select(c => c.User.TotalNanoseconds / total)),
             RttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Ours.At(0.99))),
             BaselineRttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.5))),
             BaselineRttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.99))),
@@ -63,7 +65,7 @@ internal static class CommsBench
         };
     }
 
-    private sealed record PhaseResult(TimeSpan Elapsed, TimeSpan Cpu, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
+    private sealed record PhaseResult(TimeSpan Elapsed, CpuTime Cpu, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
         long MaxQueued, long Resets, RoundTrips.Result Rtt, TimeSpan Shutdown);
 
     // Start the nodes, connect, send, check, measure round trips, leave with the FIN handshake.
@@ -79,13 +81,13 @@ internal static class CommsBench
             var sampler = SampleQueuesAsync(nodes, phase.Token);
             var resets = o.ResetEveryMs > 0 ? ResetRandomlyAsync(nodes, o, phase.Token) : Task.FromResult(0L);
 
-            var cpuBefore = Environment.CpuUsage.TotalTime;
+            var cpuBefore = CpuTime.Now();
             var stopwatch = Stopwatch.StartNew();
             var sending = nodes.Select(n => Task.Run(() => SendAllAsync(n, o.Messages, phase.Token), phase.Token)).ToArray();
             var completed = await Task.WhenAll(handlers.Select(h => h.AllReceived)).WaitAsync(phase.Token)
                 .ContinueWith(t => t.IsCompletedSuccessfully, TaskScheduler.Default).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed;
-            var cpu = Environment.CpuUsage.TotalTime - cpuBefore;
+            var cpu = CpuTime.Now() - cpuBefore;
             await phase.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(sending).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
             var maxQueued = await sampler.ConfigureAwait(false);

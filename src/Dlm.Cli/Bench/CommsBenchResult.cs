@@ -21,6 +21,10 @@ internal sealed record CommsBenchResult
     [JsonPropertyName("throughput_ratio")] public double ThroughputRatio { get; init; }
     [JsonPropertyName("cpu_ns_per_message")] public double CpuNanosecondsPerMessage { get; init; }
     [JsonPropertyName("baseline_cpu_ns_per_message")] public double BaselineCpuNanosecondsPerMessage { get; init; }
+
+    /// <summary>The user-mode part of <see cref="CpuNanosecondsPerMessage"/> (median of the rounds); the rest is the kernel's.</summary>
+    [JsonPropertyName("cpu_user_ns_per_message")] public double CpuUserNanosecondsPerMessage { get; init; }
+    [JsonPropertyName("baseline_cpu_user_ns_per_message")] public double BaselineCpuUserNanosecondsPerMessage { get; init; }
     [JsonPropertyName("rtt_p50_us")] public double RttP50 { get; init; }
     [JsonPropertyName("rtt_p99_us")] public double RttP99 { get; init; }
     [JsonPropertyName("baseline_rtt_p50_us")] public double BaselineRttP50 { get; init; }

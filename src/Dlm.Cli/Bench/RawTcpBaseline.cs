@@ -16,7 +16,7 @@ internal static class RawTcpBaseline
     /// Every node sends <paramref name="messages"/> to every other; returns the elapsed time and the
     /// process's CPU time over the same span (connections are made before, closed after).
     /// </summary>
-    public static async Task<(TimeSpan Elapsed, TimeSpan Cpu)> ThroughputAsync(IPAddress[] addresses, int port, long messages, CancellationToken ct)
+    public static async Task<(TimeSpan Elapsed, CpuTime Cpu)> ThroughputAsync(IPAddress[] addresses, int port, long messages, CancellationToken ct)
     {
         var n = addresses.Length;
         var listeners = addresses.Select(a => Listen(a, port)).ToArray();
@@ -43,12 +43,12 @@ internal static class RawTcpBaseline
                 }
             }
 
-            var cpu = Environment.CpuUsage.TotalTime;
+            var cpu = CpuTime.Now();
             var stopwatch = Stopwatch.StartNew();
             await Task.WhenAll(senders.Select(s => Task.Run(() => SendAsync(s.Socket, messages, ct), ct))).ConfigureAwait(false);
             await Task.WhenAll(receivers).ConfigureAwait(false);
             var elapsed = stopwatch.Elapsed;
-            cpu = Environment.CpuUsage.TotalTime - cpu;
+            cpu = CpuTime.Now() - cpu;
             foreach (var (socket, _) in senders)
             {
                 socket.Dispose();
