@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Dlm.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -141,8 +142,20 @@ public sealed partial class PeerConnection : IAsyncDisposable
         return span;
     }
 
-    // After a commit: whether the caller writes inline, else the send loop is signalled.
+    // After a commit: whether the caller writes inline, else the send loop is signalled. A stream of
+    // messages finds the loop signalled already: that case is inlined into every append.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool CommittedLocked(bool mayWriteInline)
+    {
+        if (_signalled)
+        {
+            return false;
+        }
+
+        return CommittedUnsignalledLocked(mayWriteInline);
+    }
+
+    private bool CommittedUnsignalledLocked(bool mayWriteInline)
     {
         // Inline only when the socket has been quiet a while: a request after a pause goes out at once,
         // while a stream of messages is left to the send loop, which writes them in large batches.
