@@ -29,6 +29,14 @@ public sealed class BenchCommandTests
 
         Assert.True(r.GetProperty("resets").GetInt64() >= 0);
         Assert.True(r.GetProperty("retransmitted").GetInt64() >= 0);
+
+        // CPU per message and its user-mode part, ours and the baseline's (the split follows the kernel's tick sampling).
+        foreach (var prefix in new[] { "", "baseline_" })
+        {
+            var total = r.GetProperty(prefix + "cpu_ns_per_message").GetDouble();
+            Assert.True(total > 0, prefix + "cpu_ns_per_message");
+            Assert.InRange(r.GetProperty(prefix + "cpu_user_ns_per_message").GetDouble(), 0, total);
+        }
     }
 
     [Fact]
