@@ -22,6 +22,10 @@ public class CodecBenchmarks
             GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Exclusive, Asts = AstFlags.Completion | AstFlags.Blocking,
         };
         _length = PacketWriter.WriteWrappedMessage(_wire, 5, 0x626EE4A9, 1, _message, _name);
+        if (DecodeWrappedRequest() != _message.LockId + (uint)_name.Length)
+        {
+            throw new InvalidOperationException("the benchmark's message does not decode"); // it would time the error path
+        }
     }
 
     [Benchmark]
