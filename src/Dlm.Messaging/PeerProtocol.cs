@@ -119,8 +119,9 @@ internal sealed partial class PeerProtocol
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryAcceptInOrder(in Packet packet)
     {
-        if (Version != ProtocolVersion.V32 || packet.Header.Version != ProtocolVersion.V32 || packet.Header.Command != DlmCommand.Opts
-            || packet.Kind == DlmCommand.Fin || packet.Header.Sequence != SeqNext || packet.Inner.NodeId != NodeId
+        var header = packet.Header; // read once: each property reads the bytes again
+        if (Version != ProtocolVersion.V32 || header.Version != ProtocolVersion.V32 || header.Command != DlmCommand.Opts
+            || packet.Kind == DlmCommand.Fin || header.Sequence != SeqNext || packet.Inner.NodeId != NodeId
             || UlpDelivered >= ReceiveAckThreshold)
         {
             return false;
