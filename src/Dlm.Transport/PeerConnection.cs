@@ -155,11 +155,12 @@ public sealed partial class PeerConnection : IAsyncDisposable
         return CommittedUnsignalledLocked(mayWriteInline);
     }
 
+    // The send loop is not signalled (CommittedLocked checked).
     private bool CommittedUnsignalledLocked(bool mayWriteInline)
     {
         // Inline only when the socket has been quiet a while: a request after a pause goes out at once,
         // while a stream of messages is left to the send loop, which writes them in large batches.
-        if (mayWriteInline && !_sending && !_signalled && _remainderLength == 0 && _main is not null && !_connecting && !_stopping
+        if (mayWriteInline && !_sending && _remainderLength == 0 && _main is not null && !_connecting && !_stopping
             && _options.TimeProvider.GetElapsedTime(_lastWriteEnd) > InlineQuietTime)
         {
             _sending = true;
