@@ -34,6 +34,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private byte[]? _inline;            // the inline writer's buffer; also holds a partial write's remainder
     private readonly WriteQueue.Batch _inlineBatch = new(); // what an inline writer claimed (see ClaimLocked); the send loop has its own
     private int _remainderOffset, _remainderLength;
+    private readonly int _streamBatchBytes;  // queued bytes at which a sender writes them itself (see CommittedSlowLocked)
     private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
     private bool _ackPending;
     private bool _ackKnown;             // an ACK was ever queued: a broken write sends the latest again
@@ -49,6 +50,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _options = options;
         _logger = logger;
         _random = new Random(options.RandomSeed ^ node.NodeId);
+        _streamBatchBytes = options.SendBufferSize * 3 / 4;
         var before = new byte[64];
         SyncRoot = new Lock();
         _lockGuards = [before, new byte[64]];
@@ -143,25 +145,28 @@ public sealed partial class PeerConnection : IAsyncDisposable
     }
 
     // After a commit: whether the caller writes inline, else the send loop is signalled. A stream of
-    // messages finds the loop signalled already: that case is inlined into every append.
+    // messages finds the loop signalled already, with less than a stream batch waiting: that case is
+    // inlined into every append.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool CommittedLocked(bool mayWriteInline)
     {
-        if (_signalled)
+        if (_signalled && _queue.PendingBytes < _streamBatchBytes)
         {
             return false;
         }
 
-        return CommittedUnsignalledLocked(mayWriteInline);
+        return CommittedSlowLocked(mayWriteInline);
     }
 
-    // The send loop is not signalled (CommittedLocked checked).
-    private bool CommittedUnsignalledLocked(bool mayWriteInline)
+    // The caller writes inline when nobody else is writing and either the socket has been quiet a while
+    // (a request after a pause goes out at once, without a hop to the send loop) or a stream batch is
+    // waiting: the thread that filled those bytes writes them while its cache still holds them, instead of
+    // the send loop reading them on another core (measured in docs/performance.md, "Stream batches").
+    // Otherwise the send loop is signalled; it writes what an inline writer leaves.
+    private bool CommittedSlowLocked(bool mayWriteInline)
     {
-        // Inline only when the socket has been quiet a while: a request after a pause goes out at once,
-        // while a stream of messages is left to the send loop, which writes them in large batches.
         if (mayWriteInline && !_sending && _remainderLength == 0 && _main is not null && !_connecting && !_stopping
-            && _options.TimeProvider.GetElapsedTime(_lastWriteEnd) > InlineQuietTime)
+            && (_queue.PendingBytes >= _streamBatchBytes || _options.TimeProvider.GetElapsedTime(_lastWriteEnd) > InlineQuietTime))
         {
             _sending = true;
             return true;

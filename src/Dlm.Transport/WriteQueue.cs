@@ -44,6 +44,9 @@ internal sealed class WriteQueue
     /// <summary>Bytes held in retained entries (for statistics and bounds).</summary>
     public long RetainedBytes { get; private set; }
 
+    /// <summary>Bytes still to be written to a socket: entries after the cursor, reserved or committed, not skipped.</summary>
+    public int PendingBytes { get; private set; }
+
     /// <summary>True if the next entry to write is committed.</summary>
     public bool HasSendable
     {
@@ -101,6 +104,7 @@ internal sealed class WriteQueue
         var offset = chunk.Used;
         chunk.Used += length;
         chunk.Live++;
+        PendingBytes += length;
         ref var e = ref At(_count);
         e = new Entry(chunk, offset, length, flags, sequence);
         _count++;
@@ -153,6 +157,7 @@ internal sealed class WriteQueue
         }
 
         batch.Close();
+        PendingBytes -= batch.Length - start;
         DropHead(0, ignoreSequence: true);
         return batch.Length - start;
     }
@@ -188,6 +193,7 @@ internal sealed class WriteQueue
             if ((e.Flags & EntryFlags.Retained) != 0)
             {
                 again++;
+                PendingBytes += e.Length;
             }
             else
             {
@@ -212,6 +218,7 @@ internal sealed class WriteQueue
             if ((e.Flags & EntryFlags.Retained) != 0)
             {
                 RetainedBytes -= e.Length;
+                PendingBytes -= i >= _cursor ? e.Length : 0;
                 e.Flags = (e.Flags & ~EntryFlags.Retained) | EntryFlags.Skip;
             }
         }
@@ -227,6 +234,7 @@ internal sealed class WriteQueue
         _head = _count = _cursor = 0;
         _current = null;
         RetainedBytes = 0;
+        PendingBytes = 0;
     }
 
     private int DropHead(uint nextExpected, bool ignoreSequence)
@@ -253,6 +261,11 @@ internal sealed class WriteQueue
             {
                 RetainedBytes -= e.Length;
                 dropped++;
+            }
+
+            if (_cursor == 0 && (e.Flags & EntryFlags.Skip) == 0)
+            {
+                PendingBytes -= e.Length; // acknowledged while waiting to be sent again (after a rewind)
             }
 
             var chunk = e.Chunk;

@@ -292,6 +292,39 @@ public sealed class WriteQueueTests
         Assert.Equal(Expected((3, 100)), Drain(q, out _));
     }
 
+    // What a sender compares with the stream batch before it writes inline (PeerConnection): bytes still to
+    // be written, reserved ones included, through claims, rewinds, early ACKs and resets.
+    [Fact]
+    public void PendingBytes_FollowsClaimsRewindsReleasesAndResets()
+    {
+        var q = new WriteQueue();
+        Add(q, 1, 40, retained: true, sequence: 0);
+        Add(q, 2, 16);
+        var open = Add(q, 3, 48, retained: true, sequence: 1, commit: false);
+        Assert.Equal(104, q.PendingBytes);
+
+        Assert.Equal(56, q.CopyOut(new byte[1000], out _)); // stops at the slot being filled
+        Assert.Equal(48, q.PendingBytes);
+        q.Commit(open.Id);
+        Drain(q, out _);
+        Assert.Equal(0, q.PendingBytes);
+
+        Assert.Equal(2, q.Rewind());                        // both retained go again, the plain one does not
+        Assert.Equal(88, q.PendingBytes);
+        Assert.Equal(1, q.Release(1));                      // acknowledged before it went again
+        Assert.Equal(48, q.PendingBytes);
+
+        Add(q, 4, 20);
+        q.DropRetained();                                   // a reset: the unsent retained one goes, the plain one stays
+        Assert.Equal(20, q.PendingBytes);
+        Assert.Equal(Expected((4, 20)), Drain(q, out _));
+        Assert.Equal(0, q.PendingBytes);
+
+        Add(q, 5, 30);
+        q.Clear();
+        Assert.Equal(0, q.PendingBytes);
+    }
+
     [Fact]
     public void Clear_ThenCommitOfAnOldSlot_ReturnsFalse()
     {

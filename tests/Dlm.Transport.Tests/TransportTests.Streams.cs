@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Dlm.Protocol;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Dlm.Transport.Tests;
 
@@ -39,6 +40,45 @@ public sealed partial class TransportTests
         var perWrite = options.SendBufferSize / Length;
         Assert.Equal(Count * Length, stats.BytesSent);
         Assert.Equal((Count + perWrite - 1) / perWrite, stats.Writes); // 2 with the default 64 KiB: 655 messages, then 345
+    }
+
+    // spec §3.4 leaves open which thread writes; ours: once a stream batch (3/4 of the send buffer) waits and
+    // no writer owns the socket, the sender whose commit completed it writes it, although the socket was not
+    // quiet. The clock stands still at 0, so no commit comes "after a quiet spell"; the messages are queued
+    // under the peer lock, so the send loop, signalled by the first of them, cannot claim any meanwhile.
+    [Fact]
+    public async Task Send_StreamBatchQueued_TheSenderWhoseCommitCompletesItWritesItInline()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var h1 = new RecordingHandler(1);
+        var h2 = new RecordingHandler(2);
+        var options = TestNet.Options(1, ip) with { TimeProvider = new FakeTimeProvider(DateTimeOffset.MinValue) };
+        await using var t1 = TestNet.Start(options, h1);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        var peer = t1.GetPeer(2);
+        peer.Connect();
+        await h1.WaitForConnectsAsync(2, 1, Timeout);
+
+        const int Length = 100;
+        var batchMessages = ((options.SendBufferSize * 3 / 4) + Length - 1) / Length;
+        var inlineAt = 0;
+        uint count = 0;
+        lock (peer.SyncRoot)
+        {
+            while (inlineAt == 0 && count < 2 * batchMessages)
+            {
+                var slot = peer.ReserveLocked(Length, retained: false, 0);
+                TestNet.Frame(1, count, Length).CopyTo(slot.Span);
+                inlineAt = peer.CommitLocked(slot, mayWriteInline: true) ? (int)count + 1 : 0;
+                count++;
+            }
+        }
+
+        peer.WriteInline();
+        Assert.Equal(batchMessages, inlineAt);
+        await h2.WaitForMessagesAsync(1, (int)count, Timeout);
+        Assert.Equal(Enumerable.Range(0, (int)count).Select(i => (uint)i), h2.MessagesFrom(1).Select(TestNet.CounterOf));
+        Assert.Equal(1, peer.GetStatistics().Writes); // the inline write took the whole batch; the loop found nothing left
     }
 
     // spec §3.4, §2.7: a write cut off by a reset is never resumed on the next connection. The peer reads
