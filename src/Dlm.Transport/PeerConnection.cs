@@ -161,7 +161,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     // The caller writes inline when nobody else is writing and either the socket has been quiet a while
     // (a request after a pause goes out at once, without a hop to the send loop) or a stream batch is
     // waiting: the thread that filled those bytes writes them while its cache still holds them, instead of
-    // the send loop reading them on another core (measured in docs/performance.md, "Stream batches").
+    // the send loop reading them on another core (docs/performance.md, "Seventh session: stream batches").
     // Otherwise the send loop is signalled; it writes what an inline writer leaves.
     private bool CommittedSlowLocked(bool mayWriteInline)
     {

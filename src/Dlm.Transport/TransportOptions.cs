@@ -39,7 +39,10 @@ public sealed record TransportOptions
     /// </summary>
     public TimeSpan ReceiveSpinTime { get; init; } = TimeSpan.FromMicroseconds(50);
 
-    /// <summary>Most bytes coalesced into one socket write (default 64 KiB).</summary>
+    /// <summary>
+    /// Most bytes coalesced into one socket write (default 64 KiB). A sender whose commit leaves three
+    /// quarters of this waiting, with no write in progress, writes them itself.
+    /// </summary>
     public int SendBufferSize { get; init; } = 64 * 1024;
 
     /// <summary>Time source for reconnect waits and shutdown timeouts.</summary>
