@@ -158,6 +158,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
         return CommittedSlowLocked(mayWriteInline);
     }
 
+    // Who writes is ours to choose: spec §3.4 asks only for whole messages, in order, coalesced.
     // The caller writes inline when nobody else is writing and either the socket has been quiet a while
     // (a request after a pause goes out at once, without a hop to the send loop) or a stream batch is
     // waiting: the thread that filled those bytes writes them while its cache still holds them, instead of

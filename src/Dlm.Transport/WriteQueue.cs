@@ -156,7 +156,6 @@ internal sealed class WriteQueue
             batch.Add(e.Chunk, e.Offset, e.Length);
         }
 
-        batch.Close();
         PendingBytes -= batch.Length - start;
         DropHead(0, ignoreSequence: true);
         return batch.Length - start;
@@ -360,20 +359,10 @@ internal sealed class WriteQueue
             Start(chunk, offset, length);
         }
 
-        /// <summary>Ends the range being extended (after a claim).</summary>
-        public void Close()
-        {
-            if (_open is not null)
-            {
-                _ranges.Add((_open, _openOffset, _openEnd - _openOffset));
-                _open = null;
-            }
-        }
-
         /// <summary>Copies the claimed bytes, in order; outside the lock (committed bytes never change).</summary>
         public void CopyTo(Span<byte> destination)
         {
-            Close(); // a claim closed it already; a caller that added ranges itself may not have
+            Close(); // the last range is still open: closed here, outside the lock, not in every claim
             var at = 0;
             foreach (var (chunk, offset, length) in _ranges)
             {
@@ -388,6 +377,16 @@ internal sealed class WriteQueue
             _pinned.Clear();
             _open = null;
             Length = Messages = 0;
+        }
+
+        // Ends the range being extended.
+        private void Close()
+        {
+            if (_open is not null)
+            {
+                _ranges.Add((_open, _openOffset, _openEnd - _openOffset));
+                _open = null;
+            }
         }
 
         private void Start(Chunk chunk, int offset, int length)
