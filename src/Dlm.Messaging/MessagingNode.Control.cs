@@ -9,8 +9,8 @@ public sealed partial class MessagingNode
     public void AddMember(int nodeId)
     {
         var peer = GetPeer(nodeId);
-        lock (peer.ReceiveLock) // AddUser may reset the receive state (spec §2.9 "shutdown stuck")
-        lock (peer.SyncRoot)
+        using (peer.ReceiveLock.EnterScope()) // AddUser may reset the receive state (spec §2.9 "shutdown stuck")
+        using (peer.SyncRoot.EnterScope())
         {
             Apply(peer, p => p.Protocol.AddUser(p));
         }
@@ -22,7 +22,7 @@ public sealed partial class MessagingNode
     public void RemoveMember(int nodeId)
     {
         var peer = GetPeer(nodeId);
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             Apply(peer, p => p.Protocol.RemoveUser(p));
         }
@@ -36,8 +36,8 @@ public sealed partial class MessagingNode
     public async Task CloseNodeAsync(int nodeId)
     {
         var peer = GetPeer(nodeId);
-        lock (peer.ReceiveLock) // a reset: see PeerProtocol.TryAcceptInOrder
-        lock (peer.SyncRoot)
+        using (peer.ReceiveLock.EnterScope()) // a reset: see PeerProtocol.TryAcceptInOrder
+        using (peer.SyncRoot.EnterScope())
         {
             Apply(peer, p => p.Protocol.CloseByConfiguration(p));
             peer.WaitingForVersion.Clear();
@@ -56,7 +56,7 @@ public sealed partial class MessagingNode
     {
         foreach (var peer in _peers.Values)
         {
-            lock (peer.SyncRoot)
+            using (peer.SyncRoot.EnterScope())
             {
                 Apply(peer, p => p.Protocol.ClearUsers(p));
             }
@@ -66,8 +66,8 @@ public sealed partial class MessagingNode
         await _transport.ShutdownAsync().ConfigureAwait(false);
         foreach (var peer in _peers.Values)
         {
-            lock (peer.ReceiveLock) // a reset: see PeerProtocol.TryAcceptInOrder
-            lock (peer.SyncRoot)
+            using (peer.ReceiveLock.EnterScope()) // a reset: see PeerProtocol.TryAcceptInOrder
+            using (peer.SyncRoot.EnterScope())
             {
                 Apply(peer, p => p.Protocol.ResetAfterShutdown(p));
             }
@@ -99,7 +99,7 @@ public sealed partial class MessagingNode
     {
         var peer = GetPeer(nodeId);
         var transport = peer.Connection.GetStatistics();
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             var p = peer.Protocol;
             return new PeerStatistics(nodeId, p.State, p.Version, p.SeqSend, p.SeqNext, p.Users, peer.Connection.QueuedLocked,
@@ -115,7 +115,7 @@ public sealed partial class MessagingNode
     {
         await WaitUntilAsync(peer, p => p.IsVersionSettled, _options.VersionWaitTimeout).ConfigureAwait(false);
         bool wait;
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             var before = peer.Protocol.State;
             wait = peer.Protocol.StartShutdown(peer);
@@ -128,7 +128,7 @@ public sealed partial class MessagingNode
         if (wait && !await WaitUntilAsync(peer, p => p.IsShutdownComplete, _options.FinTimeout).ConfigureAwait(false))
         {
             PeerState state;
-            lock (peer.SyncRoot)
+            using (peer.SyncRoot.EnterScope())
             {
                 state = peer.Protocol.State;
             }
@@ -155,7 +155,7 @@ public sealed partial class MessagingNode
         while (true)
         {
             Task changed;
-            lock (peer.SyncRoot)
+            using (peer.SyncRoot.EnterScope())
             {
                 if (condition(peer.Protocol))
                 {

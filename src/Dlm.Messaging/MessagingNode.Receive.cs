@@ -32,7 +32,7 @@ public sealed partial class MessagingNode
             var verdict = ReceiveVerdict.Deliver;
             if (!valid || !peer.Protocol.TryAcceptInOrder(packet))
             {
-                lock (peer.SyncRoot)
+                using (peer.SyncRoot.EnterScope())
                 {
                     var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
                     verdict = peer.Protocol.OnReceive(packet, peer, valid);

@@ -58,7 +58,7 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         var innerLength = PacketWriter.MessageLength(extra.Length);
         CheckLength(innerLength);
         bool writeInline;
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             // Reserve, fill and commit in one critical section: a message is ~100 bytes, so filling
             // it here is cheaper than taking the lock twice, and a reset can never drop a slot being
@@ -84,7 +84,7 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
         var innerLength = PacketWriter.RcomLength(payload.Length);
         CheckLength(innerLength);
         bool writeInline;
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             var mode = peer.Protocol.ClassifySend(DlmCommand.Rcom, rcom.Type, rcom.Result);
             PacketWriter.WriteRcom(Place(peer, mode, DlmCommand.Rcom, innerLength, mayWriteInline: true, out writeInline),

@@ -24,7 +24,7 @@ internal sealed class Peer : IPeerActions
 
     public PeerProtocol Protocol { get; }
 
-    public Lock SyncRoot => Connection.SyncRoot;
+    public PeerLock SyncRoot => Connection.SyncRoot;
 
     /// <summary>
     /// Held from the sequence check through the handler call, so that messages from this peer

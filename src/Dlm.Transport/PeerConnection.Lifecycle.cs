@@ -14,7 +14,7 @@ public sealed partial class PeerConnection
     /// </summary>
     internal async Task ShutdownAsync(TimeSpan timeout)
     {
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _stopping = true;
             if (_connecting)
@@ -48,7 +48,7 @@ public sealed partial class PeerConnection
     private void HalfCloseAll()
     {
         Socket? main, other;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             (main, other) = (_main, _other);
         }
@@ -63,7 +63,7 @@ public sealed partial class PeerConnection
     /// </summary>
     internal async Task CloseAsync()
     {
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _queue.Clear();
             _ackPending = _ackKnown = false;
@@ -87,7 +87,7 @@ public sealed partial class PeerConnection
     public ValueTask DisposeAsync()
     {
         Task dispose;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _stopping = true;
             dispose = _dispose ??= DisposeCoreAsync();

@@ -22,7 +22,7 @@ public sealed partial class PeerConnection
         socket.NoDelay = true;
         SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
         PrepareForUse(socket);
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             if (_stopping)
             {
@@ -160,7 +160,7 @@ public sealed partial class PeerConnection
                 if (status == OperationStatus.InvalidData)
                 {
                     reason = "framing error";
-                    lock (SyncRoot)
+                    using (SyncRoot.EnterScope())
                     {
                         _framingErrors++;
                     }
@@ -286,7 +286,7 @@ public sealed partial class PeerConnection
     private void SocketClosed(Socket socket, string reason)
     {
         var wasOpen = false;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             if (_main == socket && !_connecting)
             {

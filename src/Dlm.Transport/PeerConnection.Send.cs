@@ -26,7 +26,7 @@ public sealed partial class PeerConnection
             {
                 TransportLog.SendLoopFailed(_logger, e, NodeId);
                 Socket? main;
-                lock (SyncRoot)
+                using (SyncRoot.EnterScope())
                 {
                     main = _connecting ? null : _main;
                     _sending = false;
@@ -70,7 +70,7 @@ public sealed partial class PeerConnection
                 await _signal.WaitAsync(ct).ConfigureAwait(false);
                 Socket? socket;
                 bool wanted, stopping;
-                lock (SyncRoot)
+                using (SyncRoot.EnterScope())
                 {
                     _signalled = false;
                     socket = _connecting ? null : _main;
@@ -99,7 +99,7 @@ public sealed partial class PeerConnection
                     if (socket is null)
                     {
                         await WaitBeforeReconnectAsync(ct).ConfigureAwait(false);
-                        lock (SyncRoot)
+                        using (SyncRoot.EnterScope())
                         {
                             SignalLocked();
                         }
@@ -127,7 +127,7 @@ public sealed partial class PeerConnection
         {
             byte[] source;
             int offset, length, ackLength = 0;
-            lock (SyncRoot)
+            using (SyncRoot.EnterScope())
             {
                 if (_main != socket || _sending)
                 {
@@ -175,7 +175,7 @@ public sealed partial class PeerConnection
             }
             finally
             {
-                lock (SyncRoot)
+                using (SyncRoot.EnterScope())
                 {
                     _queue.Unpin(batch);
                     _sending = false;
@@ -195,7 +195,7 @@ public sealed partial class PeerConnection
         Socket? socket;
         byte[] buffer;
         int length, ackLength = 0;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             socket = _main;
             buffer = _inline ??= GC.AllocateUninitializedArray<byte>(_options.SendBufferSize, pinned: true);
@@ -242,7 +242,7 @@ public sealed partial class PeerConnection
             DlmMetrics.BytesSent.Add(sent);
         }
 
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _queue.Unpin(_inlineBatch);
             _sending = false;
@@ -266,7 +266,7 @@ public sealed partial class PeerConnection
 
     private bool IsIdle()
     {
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             return !_sending && _remainderLength == 0 && !_ackPending && !_queue.HasSendable;
         }
@@ -275,7 +275,7 @@ public sealed partial class PeerConnection
     private async Task<Socket?> ConnectAsync(CancellationToken ct)
     {
         Socket socket;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             if (_main is not null || _stopping)
             {
@@ -292,7 +292,7 @@ public sealed partial class PeerConnection
         }
         catch (SocketException e)
         {
-            lock (SyncRoot)
+            using (SyncRoot.EnterScope())
             {
                 _connecting = false;
                 _connectFailures++;
@@ -303,7 +303,7 @@ public sealed partial class PeerConnection
             return null;
         }
 
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _main = socket; // an inbound connection arriving now becomes the othercon (spec §3.2)
         }
@@ -320,7 +320,7 @@ public sealed partial class PeerConnection
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException or IOException or PlatformNotSupportedException)
         {
-            lock (SyncRoot)
+            using (SyncRoot.EnterScope())
             {
                 _connecting = false;
                 if (_main == socket)
@@ -340,7 +340,7 @@ public sealed partial class PeerConnection
         }
 
         int retransmitted;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _connecting = false;
             retransmitted = _main == socket ? Usable() : -1;
@@ -348,7 +348,7 @@ public sealed partial class PeerConnection
 
         if (retransmitted < 0)
         {
-            lock (SyncRoot)
+            using (SyncRoot.EnterScope())
             {
                 SignalIfAllClosedLocked();
             }

@@ -51,9 +51,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
         _logger = logger;
         _random = new Random(options.RandomSeed ^ node.NodeId);
         _streamBatchBytes = options.SendBufferSize * 3 / 4;
-        var before = new byte[64];
-        SyncRoot = new Lock();
-        _lockGuards = [before, new byte[64]];
+        SyncRoot = new PeerLock();
     }
 
     /// <summary>The peer.</summary>
@@ -66,21 +64,14 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// The queue lock. Held by <see cref="ReserveLocked"/>'s caller, so the layer above can assign
     /// sequence numbers in the same critical section and sequence order equals byte order (spec §2.3).
     /// </summary>
-    public Lock SyncRoot { get; }
-
-    // Every sender, the send loop and the receive thread write the lock's word, so an object next to it in
-    // the heap that another thread writes shares its cache line. Whether one did depended on the heap's
-    // layout: in some runs perf put a third of a sender's time in taking this uncontended lock (12 % of
-    // all samples; 2-3 % otherwise). The lock is allocated between two 64-byte arrays that live as long
-    // as it (the GC keeps live objects in order when it compacts), so its line holds nothing else hot.
-    private readonly byte[][] _lockGuards;
+    public PeerLock SyncRoot { get; }
 
     /// <summary>True while a main socket is connected.</summary>
     public bool IsConnected
     {
         get
         {
-            lock (SyncRoot)
+            using (SyncRoot.EnterScope())
             {
                 return _main is not null && !_connecting;
             }
@@ -110,7 +101,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     {
         var nested = SyncRoot.IsHeldByCurrentThread; // then writing inline would happen under the lock
         bool writeInline;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             writeInline = CommitLocked(slot, mayWriteInline: !nested);
         }
@@ -238,7 +229,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     public Task? WhenQueueBelowAsync(int maxQueued)
     {
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             if (_queue.Count < maxQueued || _stopping)
             {
@@ -263,7 +254,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// <summary>Connects now even with nothing to send (a node became a member, spec §3.3).</summary>
     public void Connect()
     {
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             _connectRequested = true;
             SignalLocked();
@@ -274,7 +265,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public void Abort()
     {
         Socket? main, other;
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             (main, other) = (_main, _other);
         }
@@ -286,7 +277,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// <summary>Counters of this connection.</summary>
     public PeerTransportStatistics GetStatistics()
     {
-        lock (SyncRoot)
+        using (SyncRoot.EnterScope())
         {
             return new PeerTransportStatistics(NodeId, _main is not null && !_connecting, _main is null && _other is not null,
                 _queue.Count, _queue.RetainedBytes, Interlocked.Read(ref _bytesSent), Interlocked.Read(ref _writes), Interlocked.Read(ref _bytesReceived),

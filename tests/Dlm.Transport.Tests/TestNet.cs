@@ -64,7 +64,7 @@ internal static class TestNet
     {
         var peer = transport.GetPeer(to);
         SendSlot slot;
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             slot = peer.ReserveLocked(frame.Length, retained, sequence);
         }

@@ -260,7 +260,7 @@ public sealed partial class TransportTests
         Assert.Equal([0], h1.ConnectsOf(2));
 
         var peer = t1.GetPeer(2);
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             Assert.Equal(4, peer.ReleaseLocked(4)); // the peer acknowledged 0..3
         }

@@ -24,7 +24,7 @@ public sealed partial class TransportTests
         await h1.WaitForConnectsAsync(2, 1, Timeout);
 
         const int Count = 1000, Length = 100;
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             for (uint i = 0; i < Count; i++)
             {
@@ -63,7 +63,7 @@ public sealed partial class TransportTests
         var batchMessages = ((options.SendBufferSize * 3 / 4) + Length - 1) / Length;
         var inlineAt = 0;
         uint count = 0;
-        lock (peer.SyncRoot)
+        using (peer.SyncRoot.EnterScope())
         {
             while (inlineAt == 0 && count < 2 * batchMessages)
             {
