@@ -23,4 +23,7 @@ internal static partial class MessagingLog
 
     [LoggerMessage(1105, LogLevel.Debug, "Node {NodeId}: {Count} unacknowledged messages queued again")]
     public static partial void Retransmitting(ILogger logger, int nodeId, int count);
+
+    [LoggerMessage(1106, LogLevel.Error, "The message handler failed on a message from node {NodeId}; that message is dropped, delivery goes on")]
+    public static partial void HandlerFailed(ILogger logger, Exception exception, int nodeId);
 }

@@ -104,7 +104,7 @@ public sealed partial class MessagingNode
             var p = peer.Protocol;
             return new PeerStatistics(nodeId, p.State, p.Version, p.SeqSend, p.SeqNext, p.Users, peer.Connection.QueuedLocked,
                 peer.WaitingForVersion.Count, p.Delivered, Interlocked.Read(ref peer.Retransmitted), p.Duplicates, p.Gaps,
-                Interlocked.Read(ref peer.MalformedDropped), p.Dropped, p.AcksSent, p.Resets, transport);
+                Interlocked.Read(ref peer.MalformedDropped), p.Dropped, p.AcksSent, p.Resets, Interlocked.Read(ref peer.HandlerFailures), transport);
         }
     }
 

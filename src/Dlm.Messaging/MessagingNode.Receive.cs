@@ -7,13 +7,38 @@ namespace Dlm.Messaging;
 public sealed partial class MessagingNode
 {
     /// <inheritdoc/>
-    void ITransportHandler.OnMessage(int nodeId, ReadOnlySpan<byte> message)
+    void ITransportHandler.OnMessages(int nodeId, ReadOnlySpan<byte> messages)
     {
         if (FindPeer(nodeId) is not { } peer)
         {
             return; // the transport only serves configured peers
         }
 
+        // Messages from one peer reach the handler in sequence order even when they arrive on two
+        // sockets (main and othercon, spec §3.3): one batch at a time per peer, under its receive lock.
+        using (peer.ReceiveLock.EnterScope())
+        {
+            var before = peer.Protocol.Delivered;
+            try
+            {
+                while (!messages.IsEmpty)
+                {
+                    Receive(peer, FrameReader.Next(ref messages));
+                }
+            }
+            finally
+            {
+                if (peer.Protocol.Delivered - before is > 0 and var delivered)
+                {
+                    MessagingMetrics.Delivered.Add(delivered); // once per batch
+                }
+            }
+        }
+    }
+
+    // One message, under the peer's receive lock.
+    private void Receive(Peer peer, ReadOnlySpan<byte> message)
+    {
         if (!PacketDecoder.TryDecodeFrame(message, out var packet, out var error))
         {
             // A malformed frame or envelope is dropped; inside OPTS it consumes no sequence number (spec §2.4).
@@ -26,41 +51,56 @@ public sealed partial class MessagingNode
         // lock layer does (spec §2.4, §4.20). Dropping it before would stall the peer's stream for good.
         var valid = PacketDecoder.TryValidateBody(packet, out error);
 
-        // The transport holds peer.ReceiveLock for the whole read batch (OnReceiveBatchStart/End). The next
-        // message in sequence needs nothing else; the rest takes the peer lock, which senders share.
+        // The receive lock is held for the whole batch (OnMessages). The next message in sequence needs
+        // nothing else; the rest takes the peer lock, which senders share.
+        var verdict = ReceiveVerdict.Deliver;
+        if (!valid || !peer.Protocol.TryAcceptInOrder(packet))
         {
-            var verdict = ReceiveVerdict.Deliver;
-            if (!valid || !peer.Protocol.TryAcceptInOrder(packet))
+            using (peer.SyncRoot.EnterScope())
             {
-                using (peer.SyncRoot.EnterScope())
+                var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
+                verdict = peer.Protocol.OnReceive(packet, peer, valid);
+                if (state != peer.Protocol.State || version != peer.Protocol.Version)
                 {
-                    var (state, version) = (peer.Protocol.State, peer.Protocol.Version);
-                    verdict = peer.Protocol.OnReceive(packet, peer, valid);
-                    if (state != peer.Protocol.State || version != peer.Protocol.Version)
-                    {
-                        OnStateChanged(peer, state, version);
-                    }
+                    OnStateChanged(peer, state, version);
                 }
             }
+        }
 
-            switch (verdict)
-            {
-                case ReceiveVerdict.Malformed:
-                    DropMalformed(peer, error);
-                    break;
-                case ReceiveVerdict.Deliver:
-                    _handler.OnMessage(nodeId, packet);
-                    break;
-                case ReceiveVerdict.Consumed:
-                    break;
-                case ReceiveVerdict.Duplicate:
-                    MessagingMetrics.Duplicates.Add(1);
-                    break;
-                default:
-                    MessagingMetrics.Dropped.Add(1);
-                    MessagingLog.Dropped(_logger, nodeId, verdict);
-                    break;
-            }
+        switch (verdict)
+        {
+            case ReceiveVerdict.Malformed:
+                DropMalformed(peer, error);
+                break;
+            case ReceiveVerdict.Deliver:
+                Deliver(peer, packet);
+                break;
+            case ReceiveVerdict.Consumed:
+                break;
+            case ReceiveVerdict.Duplicate:
+                MessagingMetrics.Duplicates.Add(1);
+                break;
+            default:
+                MessagingMetrics.Dropped.Add(1);
+                MessagingLog.Dropped(_logger, peer.Protocol.NodeId, verdict);
+                break;
+        }
+    }
+
+    // A handler that throws loses only that message: the sequence number is consumed and the rest of the
+    // batch is delivered, so one bad message cannot stall the peer's stream.
+    private void Deliver(Peer peer, in Packet packet)
+    {
+        try
+        {
+            _handler.OnMessage(peer.Protocol.NodeId, packet);
+        }
+#pragma warning disable CA1031 // the handler is the application's; its failure is logged and counted, never fatal here
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Interlocked.Increment(ref peer.HandlerFailures);
+            MessagingLog.HandlerFailed(_logger, e, peer.Protocol.NodeId);
         }
     }
 
@@ -69,32 +109,6 @@ public sealed partial class MessagingNode
         Interlocked.Increment(ref peer.MalformedDropped);
         MessagingMetrics.Dropped.Add(1);
         MessagingLog.Malformed(_logger, peer.Protocol.NodeId, error);
-    }
-
-    /// <inheritdoc/>
-    void ITransportHandler.OnReceiveBatchStart(int nodeId)
-    {
-        // Messages from one peer reach the handler in sequence order even when they arrive on
-        // two sockets (main and othercon, spec §3.3): one batch at a time per peer.
-        if (FindPeer(nodeId) is { } peer)
-        {
-            peer.ReceiveLock.Enter();
-            peer.DeliveredBeforeBatch = peer.Protocol.Delivered;
-        }
-    }
-
-    /// <inheritdoc/>
-    void ITransportHandler.OnReceiveBatchEnd(int nodeId)
-    {
-        if (FindPeer(nodeId) is { } peer)
-        {
-            if (peer.Protocol.Delivered - peer.DeliveredBeforeBatch is > 0 and var delivered)
-            {
-                MessagingMetrics.Delivered.Add(delivered);
-            }
-
-            peer.ReceiveLock.Exit();
-        }
     }
 
     /// <inheritdoc/>

@@ -40,12 +40,7 @@ internal sealed class Peer : IPeerActions
 
     public long MalformedDropped;
 
-    /// <summary>
-    /// <see cref="PeerProtocol.Delivered"/> when the current read batch started: the batch's deliveries go
-    /// to the meter once, at its end. Guarded by <see cref="ReceiveLock"/>; written once per batch, as
-    /// senders read this object per message.
-    /// </summary>
-    public long DeliveredBeforeBatch;
+    public long HandlerFailures;
     public long Retransmitted;
 
     /// <summary>Completes at the next state or version change. Read under <see cref="SyncRoot"/>.</summary>

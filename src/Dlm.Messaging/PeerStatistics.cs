@@ -2,7 +2,10 @@ using Dlm.Transport;
 
 namespace Dlm.Messaging;
 
-/// <summary>A snapshot of one peer's midcomms and transport state.</summary>
+/// <summary>
+/// A snapshot of one peer's midcomms and transport state. <see cref="HandlerFailures"/> counts delivered
+/// messages on which the <see cref="IMessageHandler"/> threw (each dropped, delivery going on).
+/// </summary>
 public sealed record PeerStatistics(
     int NodeId,
     PeerState State,
@@ -20,4 +23,5 @@ public sealed record PeerStatistics(
     long OtherDropped,
     long AcksSent,
     long Resets,
+    long HandlerFailures,
     PeerTransportStatistics Transport);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 
 namespace Dlm.Protocol;
@@ -76,4 +77,26 @@ public static class FrameReader
         length = l;
         return OperationStatus.Done;
     }
+
+    /// <summary>
+    /// Takes the first message off <paramref name="messages"/>, a run of whole messages as the transport
+    /// hands them over (<c>ITransportHandler.OnMessages</c>). Its <c>h_length</c> is checked again, so a run
+    /// that does not start with a whole message throws instead of looping or overrunning.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ReadOnlySpan<byte> Next(ref ReadOnlySpan<byte> messages)
+    {
+        if (TryReadFrame(messages, out var length) != OperationStatus.Done)
+        {
+            ThrowNotWhole(messages.Length, nameof(messages));
+        }
+
+        var message = messages[..length];
+        messages = messages[length..];
+        return message;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowNotWhole(int length, string paramName) =>
+        throw new ArgumentException($"The {length} bytes left do not start with a whole message (h_length 16..4096, spec §3.5).", paramName);
 }

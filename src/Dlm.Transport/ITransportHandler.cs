@@ -6,14 +6,15 @@ namespace Dlm.Transport;
 /// </summary>
 public interface ITransportHandler
 {
-    /// <summary>One complete message of <c>h_length</c> bytes (16..4096) from <paramref name="nodeId"/>. The span is valid only during the call.</summary>
-    void OnMessage(int nodeId, ReadOnlySpan<byte> message);
-
-    /// <summary>A socket read produced complete messages; <see cref="OnMessage"/> calls follow, then <see cref="OnReceiveBatchEnd"/>, on this thread.</summary>
-    void OnReceiveBatchStart(int nodeId);
-
-    /// <summary>The messages of one socket read were all delivered (a natural point to flush acknowledgements).</summary>
-    void OnReceiveBatchEnd(int nodeId);
+    /// <summary>
+    /// Complete messages from <paramref name="nodeId"/>, back to back in arrival order: what one socket
+    /// read completed (a message split across reads comes alone, joined). Each is <c>h_length</c> bytes,
+    /// 16..4096, as the transport checked when it cut the stream (spec §3.5); <see cref="Protocol.FrameReader.Next"/>
+    /// takes them apart. The span is valid only during the call. One call per batch, not per message: the
+    /// receive path's fixed costs are paid once per read. An exception escaping the call loses the rest of
+    /// the batch (the transport logs it and reads on), so a handler that can fail catches per message.
+    /// </summary>
+    void OnMessages(int nodeId, ReadOnlySpan<byte> messages);
 
     /// <summary>A connection to <paramref name="nodeId"/> became usable for sending; retained entries were queued again.</summary>
     void OnConnected(int nodeId, int retransmitted);

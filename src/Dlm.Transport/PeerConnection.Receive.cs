@@ -211,8 +211,9 @@ public sealed partial class PeerConnection
         socket.Poll(PollTimeout, SelectMode.SelectRead);
     }
 
-    // Hot path. Complete messages inside the first segment are handed over in place; only a message
-    // that crosses a segment boundary is copied (into the loop's scratch buffer) first.
+    // Hot path. The complete messages inside the first segment are handed over in place, all in one
+    // call; only a message that crosses a segment boundary is copied (into the loop's scratch buffer)
+    // and handed over alone.
     private OperationStatus Deliver(ref ReadOnlySequence<byte> buffer, byte[] scratch)
     {
         var delivered = 0;
@@ -221,17 +222,18 @@ public sealed partial class PeerConnection
             while (true)
             {
                 var span = buffer.FirstSpan;
-                var offset = 0;
+                var end = 0;
                 OperationStatus status;
-                while ((status = FrameReader.TryReadFrame(span[offset..], out var length)) == OperationStatus.Done)
+                while ((status = FrameReader.TryReadFrame(span[end..], out var length)) == OperationStatus.Done)
                 {
-                    Hand(span.Slice(offset, length), ref delivered);
-                    offset += length;
+                    end += length;
+                    delivered++;
                 }
 
-                if (offset > 0)
+                if (end > 0)
                 {
-                    buffer = buffer.Slice(offset);
+                    Hand(span[..end]);
+                    buffer = buffer.Slice(end);
                 }
 
                 if (status == OperationStatus.InvalidData || buffer.IsSingleSegment)
@@ -246,7 +248,8 @@ public sealed partial class PeerConnection
                 }
 
                 frame.CopyTo(scratch);
-                Hand(scratch.AsSpan(0, (int)frame.Length), ref delivered);
+                delivered++;
+                Hand(scratch.AsSpan(0, (int)frame.Length));
             }
         }
         finally
@@ -254,26 +257,17 @@ public sealed partial class PeerConnection
             if (delivered > 0)
             {
                 Interlocked.Add(ref _messagesReceived, delivered);
-                _transport.Handler.OnReceiveBatchEnd(NodeId);
             }
         }
     }
 
-    private void Hand(ReadOnlySpan<byte> message, ref int delivered)
+    private void Hand(ReadOnlySpan<byte> messages)
     {
-        var handler = _transport.Handler;
-        if (delivered == 0)
-        {
-            handler.OnReceiveBatchStart(NodeId); // counted only once it returned: the batch's end must match a start
-        }
-
-        delivered++;
-
         try
         {
-            handler.OnMessage(NodeId, message);
+            _transport.Handler.OnMessages(NodeId, messages);
         }
-#pragma warning disable CA1031 // a faulty handler must not kill the connection; the message is dropped and logged
+#pragma warning disable CA1031 // a faulty handler must not kill the connection; the rest of the batch is dropped and logged
         catch (Exception e)
 #pragma warning restore CA1031
         {

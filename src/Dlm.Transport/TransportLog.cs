@@ -30,7 +30,7 @@ internal static partial class TransportLog
     [LoggerMessage(1007, LogLevel.Warning, "Framing error from node {NodeId}: h_length outside 16..4096; connection closed")]
     public static partial void FramingError(ILogger logger, int nodeId);
 
-    [LoggerMessage(1008, LogLevel.Error, "Message handler failed for a message from node {NodeId}; message dropped")]
+    [LoggerMessage(1008, LogLevel.Error, "Message handler failed on messages from node {NodeId}; the rest of that read was dropped")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, int nodeId);
 
     [LoggerMessage(1010, LogLevel.Error, "Send loop for node {NodeId} failed; restarting it")]

@@ -1,3 +1,5 @@
+using Dlm.Protocol;
+
 namespace Dlm.Transport.Tests;
 
 /// <summary>
@@ -14,23 +16,20 @@ internal sealed class RecordingHandler(int localNodeId) : ITransportHandler
 
     public int LocalNodeId { get; } = localNodeId;
 
-    public void OnMessage(int nodeId, ReadOnlySpan<byte> message)
+    public void OnMessages(int nodeId, ReadOnlySpan<byte> messages)
     {
-        var copy = message.ToArray();
+        var copies = new List<(int, byte[])>();
+        while (!messages.IsEmpty)
+        {
+            copies.Add((nodeId, FrameReader.Next(ref messages).ToArray()));
+        }
+
         lock (_lock)
         {
-            _messages.Add((nodeId, copy));
+            _messages.AddRange(copies);
         }
 
         Changed();
-    }
-
-    public void OnReceiveBatchStart(int nodeId)
-    {
-    }
-
-    public void OnReceiveBatchEnd(int nodeId)
-    {
     }
 
     public void OnConnected(int nodeId, int retransmitted)

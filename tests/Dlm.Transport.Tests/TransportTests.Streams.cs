@@ -171,7 +171,7 @@ public sealed partial class TransportTests
         Assert.Equal(Enumerable.Range(0, stream.Count).Select(i => (uint)i), received.Select(TestNet.CounterOf));
     }
 
-    // Holds the receive thread in the first OnMessage until Open, then records as Inner does.
+    // Holds the receive thread in the first OnMessages until Open, then records as Inner does.
     private sealed class GatedHandler(RecordingHandler inner) : ITransportHandler, IDisposable
     {
         private readonly ManualResetEventSlim _gate = new();
@@ -185,16 +185,12 @@ public sealed partial class TransportTests
 
         public void Dispose() => _gate.Dispose();
 
-        public void OnMessage(int nodeId, ReadOnlySpan<byte> message)
+        public void OnMessages(int nodeId, ReadOnlySpan<byte> messages)
         {
             Interlocked.Increment(ref _held);
             _gate.Wait(Timeout);
-            inner.OnMessage(nodeId, message);
+            inner.OnMessages(nodeId, messages);
         }
-
-        public void OnReceiveBatchStart(int nodeId) => inner.OnReceiveBatchStart(nodeId);
-
-        public void OnReceiveBatchEnd(int nodeId) => inner.OnReceiveBatchEnd(nodeId);
 
         public void OnConnected(int nodeId, int retransmitted) => inner.OnConnected(nodeId, retransmitted);
     }
