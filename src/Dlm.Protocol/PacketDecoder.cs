@@ -90,6 +90,44 @@ public static class PacketDecoder
     }
 
     /// <summary>
+    /// The receive path's common case in one pass: a DLM_OPTS envelope without options around a DLM_MSG.
+    /// True only when <see cref="TryDecodeFrame"/> and <see cref="TryValidateBody"/> would both succeed,
+    /// with the same packet; false for anything else, which then takes those two (they report the error).
+    /// Each field is read once, after one length check for all the fixed ones (spec §1.2, §1.8, §2.4).
+    /// </summary>
+    public static bool TryDecodeWrappedMessage(ReadOnlySpan<byte> source, out Packet packet)
+    {
+        const int Inner = WireLimits.OptsSize;
+        packet = default;
+        if (source.Length < Inner + WireLimits.MessageSize)
+        {
+            return false;
+        }
+
+        var fixedPart = source[..(Inner + WireLimits.MessageSize)];
+        var length = BinaryPrimitives.ReadUInt16LittleEndian(fixedPart[DlmHeader.LengthOffset..]);
+        var innerLength = BinaryPrimitives.ReadUInt16LittleEndian(fixedPart[(Inner + DlmHeader.LengthOffset)..]);
+        if (fixedPart[14] != (byte)DlmCommand.Opts || fixedPart[16] != (byte)DlmCommand.Message || fixedPart[Inner + 14] != (byte)DlmCommand.Message
+            || BinaryPrimitives.ReadUInt16LittleEndian(fixedPart[18..]) != 0 // o_optlen
+            || length > WireLimits.MaxMessageLength || length > source.Length || innerLength != length - Inner || innerLength < WireLimits.MessageSize
+            || !ProtocolVersion.IsSupported(BinaryPrimitives.ReadUInt32LittleEndian(fixedPart))
+            || !ProtocolVersion.IsSupported(BinaryPrimitives.ReadUInt32LittleEndian(fixedPart[Inner..]))
+            || BinaryPrimitives.ReadInt32LittleEndian(fixedPart[8..]) <= 0 || BinaryPrimitives.ReadInt32LittleEndian(fixedPart[(Inner + 8)..]) <= 0)
+        {
+            return false;
+        }
+
+        var bytes = source[..length];
+        if (!ValidateMessage(bytes[Inner..], out _))
+        {
+            return false;
+        }
+
+        packet = new Packet(bytes, Inner);
+        return true;
+    }
+
+    /// <summary>
     /// Decodes one message held in a sequence. A single-segment frame is decoded in place; a
     /// frame split across segments is first copied into <paramref name="scratch"/>
     /// (at least <see cref="WireLimits.MaxMessageLength"/> bytes, e.g. on the stack).

@@ -122,6 +122,16 @@ public sealed partial class FuzzTests
             CheckError(error, input);
         }
 
+        // The receive path's one-pass decoder accepts exactly the wrapped DLM_MSGs without options that the
+        // general path accepts, as the same packet.
+        var fast = PacketDecoder.TryDecodeWrappedMessage(input, out var fastPacket);
+        var fastShape = ok && packet.IsWrapped && packet.Kind == DlmCommand.Message && packet.Options.IsEmpty;
+        Require(fast == fastShape, fast ? "the one-pass decoder accepted what the general path rejects" : "the one-pass decoder rejected a wrapped DLM_MSG the general path accepts");
+        if (fast)
+        {
+            Require(fastPacket.Bytes == packet.Bytes && fastPacket.InnerBytes == packet.InnerBytes, "the one-pass decoder decoded a different packet");
+        }
+
         var sequence = Segments.Split(input, RandomCuts(rng, input.Length));
         var okSequence = PacketDecoder.TryDecode(sequence, scratch, out var fromSequence, out var errorSequence);
         Require(okSequence == ok, "span and sequence forms disagree on acceptance");
