@@ -236,12 +236,19 @@ internal sealed class WriteQueue
         PendingBytes = 0;
     }
 
+    // Drops entries from the head while they are done with. Hot (every ACK): the queue's fields are kept
+    // in locals and written back once, and a chunk's live count drops once per run of its entries.
     private int DropHead(uint nextExpected, bool ignoreSequence)
     {
-        var dropped = 0;
-        while (_count > 0)
+        var ring = _ring;
+        var mask = ring.Length - 1;
+        int head = _head, count = _count, cursor = _cursor;
+        int dropped = 0, pendingBytes = 0, live = 0;
+        long retainedBytes = 0;
+        Chunk? chunk = null;
+        while (count > 0)
         {
-            ref var e = ref _ring[_head];
+            ref var e = ref ring[head];
             if ((e.Flags & EntryFlags.Committed) == 0)
             {
                 break; // still being filled (even if a reset skipped it): its chunk must not go back to the pool
@@ -250,7 +257,7 @@ internal sealed class WriteQueue
             var retained = (e.Flags & EntryFlags.Retained) != 0;
             var done = retained
                 ? !ignoreSequence && (int)(e.Sequence - nextExpected) < 0
-                : _cursor > 0 || (e.Flags & EntryFlags.Skip) != 0; // written (before the cursor) or skipped
+                : cursor > 0 || (e.Flags & EntryFlags.Skip) != 0; // written (before the cursor) or skipped
             if (!done)
             {
                 break;
@@ -258,28 +265,43 @@ internal sealed class WriteQueue
 
             if (retained)
             {
-                RetainedBytes -= e.Length;
+                retainedBytes += e.Length;
                 dropped++;
             }
 
-            if (_cursor == 0 && (e.Flags & EntryFlags.Skip) == 0)
+            if (cursor == 0 && (e.Flags & EntryFlags.Skip) == 0)
             {
-                PendingBytes -= e.Length; // acknowledged while waiting to be sent again (after a rewind)
+                pendingBytes += e.Length; // acknowledged while waiting to be sent again (after a rewind)
             }
 
-            var chunk = e.Chunk;
-            e = default;
-            _head = (_head + 1) & (_ring.Length - 1);
-            _headId++;
-            _count--;
-            _cursor = Math.Max(0, _cursor - 1);
-            if (--chunk.Live == 0 && chunk != _current && chunk.Pins == 0)
+            if (e.Chunk != chunk)
             {
-                ArrayPool<byte>.Shared.Return(chunk.Data);
+                ReleaseEntries(chunk, live);
+                (chunk, live) = (e.Chunk, 0);
             }
+
+            live++;
+            e = default;
+            head = (head + 1) & mask;
+            count--;
+            cursor -= cursor > 0 ? 1 : 0;
         }
 
+        ReleaseEntries(chunk, live);
+        _headId += _count - count;
+        (_head, _count, _cursor) = (head, count, cursor);
+        RetainedBytes -= retainedBytes;
+        PendingBytes -= pendingBytes;
         return dropped;
+    }
+
+    // Entries of a chunk left the queue; the chunk goes back to the pool when nothing else holds it.
+    private void ReleaseEntries(Chunk? chunk, int entries)
+    {
+        if (chunk is not null && (chunk.Live -= entries) == 0 && chunk != _current && chunk.Pins == 0)
+        {
+            ArrayPool<byte>.Shared.Return(chunk.Data);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
