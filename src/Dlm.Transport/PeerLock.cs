@@ -28,14 +28,17 @@ public sealed class PeerLock
     [FieldOffset(136)]
     private long _end;
 
+    [ThreadStatic]
+    private static int t_self; // this thread's managed id, cached: the runtime's own read was a call into TLS code
+
     /// <summary>True if the calling thread holds the lock.</summary>
-    public bool IsHeldByCurrentThread => Volatile.Read(ref _owner) == Environment.CurrentManagedThreadId;
+    public bool IsHeldByCurrentThread => Volatile.Read(ref _owner) == Self;
 
     /// <summary>Takes the lock, waiting while another thread holds it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enter()
     {
-        var self = Environment.CurrentManagedThreadId;
+        var self = Self;
         if (Interlocked.CompareExchange(ref _owner, self, 0) != 0)
         {
             EnterContended(self);
@@ -46,7 +49,7 @@ public sealed class PeerLock
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Exit()
     {
-        if (_owner != Environment.CurrentManagedThreadId)
+        if (_owner != Self)
         {
             ThrowNotOwner();
         }
@@ -67,6 +70,16 @@ public sealed class PeerLock
     {
         Enter();
         return new Scope(this);
+    }
+
+    private static int Self
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get
+        {
+            var self = t_self;
+            return self != 0 ? self : t_self = Environment.CurrentManagedThreadId;
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
