@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace Dlm.Transport;
@@ -21,7 +22,14 @@ internal sealed class WriteQueue
     private int _count;         // entries held
     private int _cursor;        // entries from the head already handed to a socket write
     private long _headId;       // id of the entry at _head; ids grow by one per reservation
-    private Chunk? _current;
+    private Chunk? _current;    // the newest chunk, which reservations go into
+
+    // The chunks entries live in, oldest first, by number (numbers grow by one per chunk and wrap): an entry
+    // names its chunk by number, so entries hold no object reference (no GC write barrier per message, and
+    // nothing to clear when they go). It holds every chunk that entries still live in, and the current one.
+    private Chunk?[] _chunks = new Chunk?[16]; // a power of two, doubled when full
+    private uint _chunkHead;    // number of the oldest chunk held
+    private uint _chunkTail;    // number the next chunk gets
 
     /// <summary>Entries held (sent-and-retained plus not yet sent).</summary>
     public int Count => _count;
@@ -70,7 +78,7 @@ internal sealed class WriteQueue
     {
         var id = _headId + _count;
         ref var e = ref Add(length, retained ? EntryFlags.Retained : EntryFlags.None, sequence);
-        return new SendSlot(id, e.Chunk.Data, e.Offset, length);
+        return new SendSlot(id, _current!.Data, e.Offset, length);
     }
 
     /// <summary>
@@ -80,19 +88,14 @@ internal sealed class WriteQueue
     public Span<byte> Append(int length, bool retained, uint sequence)
     {
         ref var e = ref Add(length, retained ? EntryFlags.Retained | EntryFlags.Committed : EntryFlags.Committed, sequence);
-        return e.Chunk.Data.AsSpan(e.Offset, length);
+        return _current!.Data.AsSpan(e.Offset, length);
     }
 
     private ref Entry Add(int length, EntryFlags flags, uint sequence)
     {
         if (_current is null || ChunkSize - _current.Used < length)
         {
-            if (_current is { Live: 0, Pins: 0 })
-            {
-                ArrayPool<byte>.Shared.Return(_current.Data);
-            }
-
-            _current = new Chunk(ArrayPool<byte>.Shared.Rent(ChunkSize));
+            NewChunk();
         }
 
         if (_count == _ring.Length)
@@ -100,13 +103,13 @@ internal sealed class WriteQueue
             Grow();
         }
 
-        var chunk = _current;
+        var chunk = _current!;
         var offset = chunk.Used;
         chunk.Used += length;
         chunk.Live++;
         PendingBytes += length;
         ref var e = ref At(_count);
-        e = new Entry(chunk, offset, length, flags, sequence);
+        e = new Entry(_chunkTail - 1, (ushort)offset, length, flags, sequence);
         _count++;
         if ((flags & EntryFlags.Retained) != 0)
         {
@@ -115,6 +118,49 @@ internal sealed class WriteQueue
 
         return ref e;
     }
+
+    // The current chunk is full: a new one from the pool. The old one stays while entries live in it;
+    // with none left it leaves now (to the pool, unless a batch still copies from it: Unpin returns it).
+    private void NewChunk()
+    {
+        if (_current is { Live: 0 })
+        {
+            PopChunk(_current);
+        }
+
+        if (_chunkTail - _chunkHead == (uint)_chunks.Length)
+        {
+            GrowChunks();
+        }
+
+        _current = new Chunk(ArrayPool<byte>.Shared.Rent(ChunkSize));
+        _chunks[_chunkTail++ & (uint)(_chunks.Length - 1)] = _current;
+    }
+
+    // The oldest chunk held has no entries left: it leaves the ring, and goes to the pool unless pinned.
+    private void PopChunk(Chunk chunk)
+    {
+        Debug.Assert(_chunks[_chunkHead & (uint)(_chunks.Length - 1)] == chunk, "chunks empty in order, oldest first");
+        _chunks[_chunkHead++ & (uint)(_chunks.Length - 1)] = null;
+        if (chunk.Pins == 0)
+        {
+            ArrayPool<byte>.Shared.Return(chunk.Data);
+        }
+    }
+
+    private void GrowChunks()
+    {
+        var bigger = new Chunk?[_chunks.Length * 2];
+        for (var n = _chunkHead; n != _chunkTail; n++)
+        {
+            bigger[n & (uint)(bigger.Length - 1)] = _chunks[n & (uint)(_chunks.Length - 1)];
+        }
+
+        _chunks = bigger;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Chunk ChunkOf(in Entry e) => _chunks[e.Chunk & (uint)(_chunks.Length - 1)]!;
 
     /// <summary>Marks a reserved entry complete; false if the queue was cleared since.</summary>
     public bool Commit(long id)
@@ -153,7 +199,7 @@ internal sealed class WriteQueue
                 break;
             }
 
-            batch.Add(e.Chunk, e.Offset, e.Length);
+            batch.Add(ChunkOf(e), e.Offset, e.Length);
         }
 
         PendingBytes -= batch.Length - start;
@@ -229,8 +275,10 @@ internal sealed class WriteQueue
     public void Clear()
     {
         Array.Clear(_ring);
+        Array.Clear(_chunks);
         _headId += _count;
         _head = _count = _cursor = 0;
+        _chunkHead = _chunkTail = 0;
         _current = null;
         RetainedBytes = 0;
         PendingBytes = 0;
@@ -245,7 +293,7 @@ internal sealed class WriteQueue
         int head = _head, count = _count, cursor = _cursor;
         int dropped = 0, pendingBytes = 0, live = 0;
         long retainedBytes = 0;
-        Chunk? chunk = null;
+        var chunk = _chunkHead; // the run of entries being counted lives in this chunk
         while (count > 0)
         {
             ref var e = ref ring[head];
@@ -281,7 +329,6 @@ internal sealed class WriteQueue
             }
 
             live++;
-            e = default;
             head = (head + 1) & mask;
             count--;
             cursor -= cursor > 0 ? 1 : 0;
@@ -295,12 +342,12 @@ internal sealed class WriteQueue
         return dropped;
     }
 
-    // Entries of a chunk left the queue; the chunk goes back to the pool when nothing else holds it.
-    private void ReleaseEntries(Chunk? chunk, int entries)
+    // Entries of a chunk left the queue; with none left the chunk leaves too, unless it is the current one.
+    private void ReleaseEntries(uint number, int entries)
     {
-        if (chunk is not null && (chunk.Live -= entries) == 0 && chunk != _current && chunk.Pins == 0)
+        if (entries > 0 && _chunks[number & (uint)(_chunks.Length - 1)] is { } chunk && (chunk.Live -= entries) == 0 && chunk != _current)
         {
-            ArrayPool<byte>.Shared.Return(chunk.Data);
+            PopChunk(chunk);
         }
     }
 
@@ -328,13 +375,14 @@ internal sealed class WriteQueue
         Skip = 4,
     }
 
-    private struct Entry(Chunk chunk, int offset, int length, EntryFlags flags, uint sequence)
+    // 16 bytes, no object reference: four to a cache line.
+    private struct Entry(uint chunk, ushort offset, int length, EntryFlags flags, uint sequence)
     {
-        public Chunk Chunk = chunk;
-        public int Offset = offset;
-        public int Length = length;
-        public EntryFlags Flags = flags;
+        public uint Chunk = chunk;        // the number of the chunk its bytes are in
         public uint Sequence = sequence;
+        public int Length = length;
+        public ushort Offset = offset;    // within the chunk (< 64 KiB)
+        public EntryFlags Flags = flags;
     }
 
     /// <summary>One 64 KiB buffer that consecutive entries are reserved in.</summary>

@@ -392,6 +392,37 @@ public sealed class WriteQueueTests
     }
 
     [Fact]
+    public void ManyMessages_MoreChunksHeldThanTheChunkRingHolds_GrowsWrapsAndKeepsEveryByte()
+    {
+        const int Length = 4000;                      // 16 to a 64 KiB chunk
+        var q = new WriteQueue();
+        for (var i = 0; i < 400; i++)                 // 25 chunks held: the 16-chunk ring grows
+        {
+            Add(q, (byte)i, Length, retained: true, sequence: (uint)i);
+        }
+
+        DrainInWrites(q, ChunkSize);
+        Assert.Equal(300, q.Release(300));            // the oldest chunks leave; the ring's head moves on
+        for (var i = 400; i < 1000; i++)              // 38 more chunks: the ring wraps and grows again
+        {
+            Add(q, (byte)i, Length, retained: true, sequence: (uint)i);
+        }
+
+        Assert.Equal(100, q.Rewind());                // sent and unacknowledged: queued again before the 600 unsent
+        Assert.Equal(700, q.Pending);
+        var sent = DrainInWrites(q, ChunkSize);
+        Assert.Equal(700 * Length, sent.Length);
+        for (var i = 0; i < 700; i++)
+        {
+            Assert.True(sent.AsSpan(i * Length, Length).IndexOfAnyExcept((byte)(300 + i)) < 0, $"message {300 + i} damaged");
+        }
+
+        Assert.Equal(700, q.Release(1000));
+        Assert.Equal(0, q.Count);
+        Assert.Equal(0, q.RetainedBytes);
+    }
+
+    [Fact]
     public void ManyMessages_RingWrapsThenGrows_OrderKept()
     {
         var q = new WriteQueue();
