@@ -88,6 +88,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     public SendSlot ReserveLocked(int length, bool retained, uint sequence)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(length, WireLimits.HeaderSize); // no message is shorter than its header (spec §1.2)
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, WireLimits.MaxMessageLength); // a receiver would close the connection (spec §3.5)
         if (!SyncRoot.IsHeldByCurrentThread)
         {
             throw new InvalidOperationException("Hold PeerConnection.SyncRoot while reserving.");

@@ -72,6 +72,21 @@ public sealed partial class TransportTests
         Assert.Equal(nameof(TransportOptions.ReceiveSpinTime), e.ParamName);
     }
 
+    [Theory]
+    [InlineData(15)]
+    [InlineData(4097)]
+    public async Task ReserveLocked_LengthOutside16To4096_RejectedAndNothingQueued(int length)
+    {
+        await using var transport = new Transport(TestNet.Options(1, TestNet.AllocateAddresses(2)), new RecordingHandler(1));
+        var peer = transport.GetPeer(2);
+
+        using (peer.SyncRoot.EnterScope())
+        {
+            Assert.Throws<ArgumentOutOfRangeException>(() => peer.ReserveLocked(length, retained: true, 0));
+            Assert.Equal(0, peer.QueuedLocked);
+        }
+    }
+
     [Fact]
     public async Task Dispose_Twice_TheSecondDoesNothing()
     {
