@@ -35,6 +35,7 @@ internal static class BenchCommand
         if (r.CpuNanosecondsPerMessage > 0)
         {
             o.WriteLine(string.Create(c, $"  cpu        : {r.CpuNanosecondsPerMessage:F0} ns per message (both cores; {r.CpuUserNanosecondsPerMessage:F0} in user mode); raw TCP {r.BaselineCpuNanosecondsPerMessage:F0} ns ({r.BaselineCpuUserNanosecondsPerMessage:F0} in user mode)"));
+            o.WriteLine(string.Create(c, $"  busy       : {r.CpuBusy:P0} of {Environment.ProcessorCount} cores while sending; raw TCP {r.BaselineCpuBusy:P0}"));
         }
 
         o.WriteLine(string.Create(c, $"  round trip : p50 {r.RttP50:F1} us, p99 {r.RttP99:F1} us; raw TCP p50 {r.BaselineRttP50:F1} us, p99 {r.BaselineRttP99:F1} us; ratio {r.RttRatio:F2} (median of interleaved blocks)"));

@@ -29,11 +29,13 @@ internal static class CommsBench
         // Rounds alternate baseline and DLM so both see the same machine; medians are reported.
         var baselineRates = new List<double>();
         var baselineCpu = new List<CpuTime>();
+        var baselineBusy = new List<double>();
         var runs = new List<PhaseResult>();
         for (var round = 0; round < o.Repeat; round++)
         {
             var (baselineElapsed, cpu) = await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Messages, ct).ConfigureAwait(false);
             baselineCpu.Add(cpu);
+            baselineBusy.Add(Busy(cpu, baselineElapsed));
             baselineRates.Add(total / baselineElapsed.TotalSeconds);
             runs.Add(await RunPhaseAsync(o with { Seed = o.Seed + round }, addresses, ct).ConfigureAwait(false));
         }
@@ -51,6 +53,8 @@ internal static class CommsBench
             CpuUserNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.User.TotalNanoseconds / total)),
             BaselineCpuNanosecondsPerMessage = Percentiles.Median(baselineCpu.Select(c => c.Total.TotalNanoseconds / total)),
             BaselineCpuUserNanosecondsPerMessage = Percentiles.Median(baselineCpu.Select(c => c.User.TotalNanoseconds / total)),
+            CpuBusy = Percentiles.Median(runs.Select(r => Busy(r.Cpu, r.Elapsed))),
+            BaselineCpuBusy = Percentiles.Median(baselineBusy),
             RttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Ours.At(0.99))),
             BaselineRttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.5))),
             BaselineRttP99 = Percentiles.Median(runs.Select(r => r.Rtt.Raw.At(0.99))),
@@ -64,6 +68,9 @@ internal static class CommsBench
             PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
         };
     }
+
+    // The share of the processors this process may run on that it kept busy over a phase.
+    private static double Busy(CpuTime cpu, TimeSpan elapsed) => cpu.Total / (elapsed * Environment.ProcessorCount);
 
     private sealed record PhaseResult(TimeSpan Elapsed, CpuTime Cpu, List<DeliveryChecker> Checkers, List<PeerStatistics> Statistics,
         long MaxQueued, long Resets, RoundTrips.Result Rtt, TimeSpan Shutdown);

@@ -25,6 +25,14 @@ internal sealed record CommsBenchResult
     /// <summary>The user-mode part of <see cref="CpuNanosecondsPerMessage"/> (median of the rounds); the rest is the kernel's.</summary>
     [JsonPropertyName("cpu_user_ns_per_message")] public double CpuUserNanosecondsPerMessage { get; init; }
     [JsonPropertyName("baseline_cpu_user_ns_per_message")] public double BaselineCpuUserNanosecondsPerMessage { get; init; }
+
+    /// <summary>
+    /// The process's CPU time over the sending phase divided by the phase's length times the processors it
+    /// may run on (median of the rounds): 1 when every core was busy throughout. Below 1 the phase waited for
+    /// something other than CPU. In-process runs only.
+    /// </summary>
+    [JsonPropertyName("cpu_busy")] public double CpuBusy { get; init; }
+    [JsonPropertyName("baseline_cpu_busy")] public double BaselineCpuBusy { get; init; }
     [JsonPropertyName("rtt_p50_us")] public double RttP50 { get; init; }
     [JsonPropertyName("rtt_p99_us")] public double RttP99 { get; init; }
     [JsonPropertyName("baseline_rtt_p50_us")] public double BaselineRttP50 { get; init; }
