@@ -134,14 +134,14 @@ internal sealed class WriteQueue
         }
 
         _current = new Chunk(ArrayPool<byte>.Shared.Rent(ChunkSize));
-        _chunks[_chunkTail++ & (uint)(_chunks.Length - 1)] = _current;
+        Slot(_chunkTail++) = _current;
     }
 
     // The oldest chunk held has no entries left: it leaves the ring, and goes to the pool unless pinned.
     private void PopChunk(Chunk chunk)
     {
-        Debug.Assert(_chunks[_chunkHead & (uint)(_chunks.Length - 1)] == chunk, "chunks empty in order, oldest first");
-        _chunks[_chunkHead++ & (uint)(_chunks.Length - 1)] = null;
+        Debug.Assert(Slot(_chunkHead) == chunk, "chunks empty in order, oldest first");
+        Slot(_chunkHead++) = null;
         if (chunk.Pins == 0)
         {
             ArrayPool<byte>.Shared.Return(chunk.Data);
@@ -153,14 +153,15 @@ internal sealed class WriteQueue
         var bigger = new Chunk?[_chunks.Length * 2];
         for (var n = _chunkHead; n != _chunkTail; n++)
         {
-            bigger[n & (uint)(bigger.Length - 1)] = _chunks[n & (uint)(_chunks.Length - 1)];
+            bigger[n & (uint)(bigger.Length - 1)] = Slot(n);
         }
 
         _chunks = bigger;
     }
 
+    // The ring slot of chunk number n (numbers wrap; the ring's length is a power of two).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Chunk ChunkOf(in Entry e) => _chunks[e.Chunk & (uint)(_chunks.Length - 1)]!;
+    private ref Chunk? Slot(uint n) => ref _chunks[n & (uint)(_chunks.Length - 1)];
 
     /// <summary>Marks a reserved entry complete; false if the queue was cleared since.</summary>
     public bool Commit(long id)
@@ -199,7 +200,7 @@ internal sealed class WriteQueue
                 break;
             }
 
-            batch.Add(ChunkOf(e), e.Offset, e.Length);
+            batch.Add(Slot(e.Chunk)!, e.Offset, e.Length);
         }
 
         PendingBytes -= batch.Length - start;
@@ -271,10 +272,12 @@ internal sealed class WriteQueue
         DropHead(0, ignoreSequence: true);
     }
 
-    /// <summary>Drops everything (node reset or close). Chunks go to the GC, not the pool: a caller may still be filling a slot.</summary>
+    /// <summary>
+    /// Drops everything (node reset or close). Chunks go to the GC, not the pool: a caller may still be filling a
+    /// slot. The entry ring needs no clearing: entries hold no references, and each is written whole when added.
+    /// </summary>
     public void Clear()
     {
-        Array.Clear(_ring);
         Array.Clear(_chunks);
         _headId += _count;
         _head = _count = _cursor = 0;
@@ -345,7 +348,13 @@ internal sealed class WriteQueue
     // Entries of a chunk left the queue; with none left the chunk leaves too, unless it is the current one.
     private void ReleaseEntries(uint number, int entries)
     {
-        if (entries > 0 && _chunks[number & (uint)(_chunks.Length - 1)] is { } chunk && (chunk.Live -= entries) == 0 && chunk != _current)
+        if (entries == 0)
+        {
+            return;
+        }
+
+        var chunk = Slot(number)!;
+        if ((chunk.Live -= entries) == 0 && chunk != _current)
         {
             PopChunk(chunk);
         }
