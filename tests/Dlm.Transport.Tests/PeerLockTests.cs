@@ -44,6 +44,68 @@ public sealed class PeerLockTests
     }
 
     [Fact]
+    public void Enter_WhileTheOwnerHoldsIt_BlocksUntilTheOwnerLeavesThenTakesIt()
+    {
+        var peerLock = new PeerLock(recheckMs: System.Threading.Timeout.Infinite); // only Exit's pulse can wake it
+        peerLock.Enter();
+        var taken = false;
+        var waiter = new Thread(() => taken = TakeAndRelease(peerLock)) { IsBackground = true };
+        waiter.Start();
+
+        // It spins and yields a little, then blocks: the owner has not left.
+        Assert.True(SpinWait.SpinUntil(() => peerLock.Blocked == 1, Timeout));
+        Assert.True(waiter.IsAlive);
+
+        peerLock.Exit(); // pulses the blocked thread
+        Assert.True(waiter.Join(Timeout));
+        Assert.True(taken);
+        Assert.Equal(0, peerLock.Blocked);
+        Assert.True(TakeAndRelease(peerLock));
+    }
+
+    [Fact]
+    public void EnterExit_OwnersThatYieldInside_WaitersBlockAndNeverOverlap()
+    {
+        // Each owner gives up its CPU while it holds the lock, as a preempted one does, so the others
+        // spin out and block, and every release must wake one of them.
+        var peerLock = new PeerLock();
+        const int Threads = 4, Entries = 5_000;
+        int inside = 0, overlaps = 0, maxBlocked = 0;
+        using var start = new Barrier(Threads);
+        var threads = Enumerable.Range(0, Threads).Select(_ => new Thread(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < Entries; i++)
+            {
+                using (peerLock.EnterScope())
+                {
+                    if (Interlocked.Increment(ref inside) != 1)
+                    {
+                        Interlocked.Increment(ref overlaps);
+                    }
+
+                    Thread.Yield();
+                    var blocked = peerLock.Blocked;
+                    if (blocked > maxBlocked)
+                    {
+                        maxBlocked = blocked; // only the owner writes it
+                    }
+
+                    Interlocked.Decrement(ref inside);
+                }
+            }
+        })).ToList();
+
+        threads.ForEach(t => t.Start());
+        Assert.All(threads, t => Assert.True(t.Join(Timeout)));
+
+        Assert.Equal(0, overlaps);
+        Assert.InRange(maxBlocked, 1, Threads - 1); // some did block
+        Assert.Equal(0, peerLock.Blocked);
+        Assert.True(TakeAndRelease(peerLock));
+    }
+
+    [Fact]
     public void Enter_ByItsOwnerAgain_CountsAndReleasesOnTheLastExit()
     {
         var peerLock = new PeerLock();
