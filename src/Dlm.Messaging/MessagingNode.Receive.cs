@@ -30,6 +30,7 @@ public sealed partial class MessagingNode
             {
                 if (peer.Protocol.Delivered - before is > 0 and var delivered)
                 {
+                    peer.Protocol.PublishAckDue();
                     MessagingMetrics.Delivered.Add(delivered); // once per batch
                 }
             }

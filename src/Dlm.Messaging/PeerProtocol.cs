@@ -21,11 +21,11 @@ internal sealed partial class PeerProtocol
 
     // The receiving thread writes _received on every delivery, a sender on another core writes _sent per
     // message, and both read Version. Each counter set has cache lines of its own, so neither side's
-    // writes evict what the other reads. Senders learn that an ACK is due from _ackDue instead of the
-    // count: the receiver sets it with each delivery past the threshold (see Counted), the ACK clears it.
+    // writes evict what the other reads. Senders learn that an ACK is due from _sent.AckDue instead of
+    // the count: the receiver sets it past the threshold (see Counted; once per batch on the in-order
+    // path, PublishAckDue), the ACK clears it.
     private readonly ReceiveCounters _received = new();
     private readonly SendCounters _sent = new();
-    private bool _ackDue;
 
     public PeerProtocol(int nodeId) => NodeId = nodeId;
 
@@ -93,7 +93,7 @@ internal sealed partial class PeerProtocol
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void PiggybackAck(IPeerActions actions)
     {
-        if (Volatile.Read(ref _ackDue))
+        if (Volatile.Read(ref _sent.AckDue))
         {
             SendAck(actions);
         }
@@ -128,10 +128,18 @@ internal sealed partial class PeerProtocol
         }
 
         SeqNext++;
-        Counted(++UlpDelivered);
+        UlpDelivered++;
         Delivered++;
         return true;
     }
+
+    /// <summary>
+    /// After a batch of <see cref="TryAcceptInOrder"/> deliveries, on the receiving thread: tells senders
+    /// that an ACK is due once more than 32 are unacknowledged (spec §2.3). Once per batch rather than per
+    /// delivery: the flag shares a line with what senders write per message, and each write of it
+    /// takes that line from them. Written without testing it first, after the count (see Counted).
+    /// </summary>
+    public void PublishAckDue() => Counted(UlpDelivered);
 
     /// <summary>
     /// Processes one decoded message from the peer (spec §2.4). <paramref name="bodyValid"/> is false when
@@ -247,14 +255,14 @@ internal sealed partial class PeerProtocol
         actions.SendAck(SeqNext);
     }
 
-    // After a delivery, on the receiving thread: past the piggy-back threshold the flag is written
+    // After a delivery (or a batch of them), on the receiving thread: past the piggy-back threshold the flag is written
     // each time, not tested first, so a sender clearing it concurrently (ClearDelivered) cannot leave
     // it stale (spec §2.3: piggy-back when more than 32 deliveries are unacknowledged).
     private int Counted(int unacknowledged)
     {
         if (unacknowledged > SendAckThreshold)
         {
-            Volatile.Write(ref _ackDue, true); // after the count's write, on every architecture
+            Volatile.Write(ref _sent.AckDue, true); // after the count's write, on every architecture
         }
 
         return unacknowledged;
@@ -267,11 +275,11 @@ internal sealed partial class PeerProtocol
     private void ClearDelivered()
     {
         UlpDelivered = 0;
-        _ackDue = false;
+        _sent.AckDue = false;
         Interlocked.MemoryBarrier();
         if (UlpDelivered > SendAckThreshold)
         {
-            _ackDue = true;
+            _sent.AckDue = true;
         }
     }
 
@@ -311,6 +319,9 @@ internal sealed partial class PeerProtocol
     {
         [FieldOffset(64)]
         public uint SeqSend;
+
+        [FieldOffset(68)]
+        public bool AckDue;
 
         [FieldOffset(128)]
         public long End;

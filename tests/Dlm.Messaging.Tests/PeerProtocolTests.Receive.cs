@@ -369,9 +369,10 @@ public sealed partial class PeerProtocolTests
     }
 
     [Fact]
-    public void PiggybackAck_AfterInOrderFastPathDeliveries_AcksAbove32_AgainAfterTheNext33()
+    public void PiggybackAck_AfterInOrderFastPathBatches_AcksAbove32_AgainAfterTheNext33()
     {
-        // Senders see the due ACK through a flag the receiving side sets (the count lives on another cache line).
+        // Senders see the due ACK through a flag the receiving side sets at the end of each batch (the
+        // count lives on another cache line).
         var a = new RecordingActions();
         var p = Established(a);
         uint seq = 0;
@@ -382,10 +383,15 @@ public sealed partial class PeerProtocolTests
                 Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++))));
             }
 
+            p.PublishAckDue();
             p.PiggybackAck(a);
             Assert.Equal(round - 1, p.AcksSent); // 32 unacknowledged: not yet
 
             Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++))));
+            p.PiggybackAck(a);
+            Assert.Equal(round - 1, p.AcksSent); // 33, but the batch has not ended
+
+            p.PublishAckDue();
             p.PiggybackAck(a);
             Assert.Equal(round, p.AcksSent);
             Assert.Equal($"SendAck({seq})", a.Calls[^1]);

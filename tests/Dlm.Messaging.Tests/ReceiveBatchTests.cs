@@ -52,6 +52,22 @@ public sealed class ReceiveBatchTests
         Assert.Equal(0, node.GetStatistics(2).HandlerFailures);
     }
 
+    [Theory]
+    [InlineData(32, 0)]
+    [InlineData(33, 1)]
+    public async Task OnMessages_BatchLeavesMoreThan32Unacknowledged_NextSendPiggybacksAnAck(int messages, int acks)
+    {
+        // spec §2.3: the in-order path tells senders once per batch that an ACK is due.
+        var (node, transportSide) = NodeWithPeer2(new ThrowingHandler(throwOn: uint.MaxValue));
+        await using var _ = node;
+        transportSide.OnMessages(2, Status());
+        transportSide.OnMessages(2, Enumerable.Range(0, messages).SelectMany(i => Wrapped((uint)i, (uint)i)).ToArray());
+
+        node.SendMessage(2, TestCluster.Lockspace, TestCluster.Counted(0), "res"u8);
+
+        Assert.Equal(acks, node.GetStatistics(2).AcksSent); // the ACK rides at the head of the next write
+    }
+
     [Fact]
     public void Next_RunOfMessages_TakesThemApartInOrder_AndRejectsARunThatIsNotWhole()
     {
