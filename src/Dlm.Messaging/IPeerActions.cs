@@ -9,6 +9,12 @@ internal interface IPeerActions
     /// <summary>Queue a plain DLM_ACK carrying <paramref name="nextExpected"/>.</summary>
     void SendAck(uint nextExpected);
 
+    /// <summary>
+    /// <see cref="SendAck"/> from the receiving thread, which does not hold the peer's lock (the in-order
+    /// path's ACK after 256 deliveries, spec §2.5).
+    /// </summary>
+    void PostAck(uint nextExpected);
+
     /// <summary>Queue a wrapped DLM_FIN with sequence <paramref name="sequence"/>.</summary>
     void SendFin(uint sequence);
 

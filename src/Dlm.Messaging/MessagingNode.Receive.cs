@@ -59,9 +59,10 @@ public sealed partial class MessagingNode
         }
 
         // The receive lock is held for the whole batch (OnMessages). The next message in sequence needs
-        // nothing else; the rest takes the peer lock, which senders share.
+        // nothing else (the ACK after every 256 is posted without the peer lock); the rest takes the peer
+        // lock, which senders share.
         var verdict = ReceiveVerdict.Deliver;
-        if (!valid || !peer.Protocol.TryAcceptInOrder(packet))
+        if (!valid || !peer.Protocol.TryAcceptInOrder(packet, peer))
         {
             using (peer.SyncRoot.EnterScope())
             {

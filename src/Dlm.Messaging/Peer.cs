@@ -56,6 +56,8 @@ internal sealed class Peer : IPeerActions
 
     public void SendAck(uint nextExpected) => Connection.SetAckLocked(nextExpected);
 
+    public void PostAck(uint nextExpected) => Connection.PostAck(nextExpected);
+
     public void SendFin(uint sequence)
     {
         var span = Connection.AppendLocked(WireLimits.OptsSize + WireLimits.HeaderSize, retained: true, sequence, mayWriteInline: false, out _);

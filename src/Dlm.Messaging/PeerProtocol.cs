@@ -26,6 +26,8 @@ internal sealed partial class PeerProtocol
     // path, PublishAckDue), the ACK clears it.
     private readonly ReceiveCounters _received = new();
     private readonly SendCounters _sent = new();
+    private long _acksSent;   // under the peer lock
+    private long _acksPosted; // by the in-order path, without it
 
     public PeerProtocol(int nodeId) => NodeId = nodeId;
 
@@ -63,7 +65,7 @@ internal sealed partial class PeerProtocol
     public long Delivered { get => _received.Delivered; private set => _received.Delivered = value; }
     public long Duplicates { get; private set; }
     public long Gaps { get; private set; }
-    public long AcksSent { get; private set; }
+    public long AcksSent => _acksSent + Interlocked.Read(ref _acksPosted);
     public long Dropped { get; private set; }
     public long Resets { get; private set; }
 
@@ -105,9 +107,11 @@ internal sealed partial class PeerProtocol
 
     /// <summary>
     /// The common case of spec §2.4–§2.5, taken without the peer lock: a wrapped DLM_MSG or DLM_RCOM from
-    /// a 3.2 peer with the next sequence number and the peer's node id, after which no ACK is due yet.
-    /// Accepts it exactly as <see cref="OnReceive"/> would and returns true; returns false, changing
-    /// nothing, for anything else (the caller then takes the peer lock and calls <see cref="OnReceive"/>).
+    /// a 3.2 peer with the next sequence number and the peer's node id. Accepts it exactly as
+    /// <see cref="OnReceive"/> would and returns true, the ACK after more than 256 deliveries included
+    /// (posted with <see cref="IPeerActions.PostAck"/>, as this thread does not hold the peer lock);
+    /// returns false, changing nothing, for anything else (the caller then takes the peer lock and calls
+    /// <see cref="OnReceive"/>).
     /// </summary>
     /// <remarks>
     /// The caller holds the peer's receive lock. Every writer of <see cref="SeqNext"/> and
@@ -117,19 +121,24 @@ internal sealed partial class PeerProtocol
     /// the <see cref="SeqNext"/> the sender read: a delivery this path made, or an earlier one.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryAcceptInOrder(in Packet packet)
+    public bool TryAcceptInOrder(in Packet packet, IPeerActions actions)
     {
         var header = packet.Header; // read once: each property reads the bytes again
         if (Version != ProtocolVersion.V32 || header.Version != ProtocolVersion.V32 || header.Command != DlmCommand.Opts
-            || packet.Kind == DlmCommand.Fin || header.Sequence != SeqNext || packet.Inner.NodeId != NodeId
-            || UlpDelivered >= ReceiveAckThreshold)
+            || packet.Kind == DlmCommand.Fin || header.Sequence != SeqNext || packet.Inner.NodeId != NodeId)
         {
             return false;
         }
 
         SeqNext++;
-        UlpDelivered++;
         Delivered++;
+        if (++UlpDelivered > ReceiveAckThreshold)
+        {
+            ClearDelivered();
+            Interlocked.Increment(ref _acksPosted);
+            actions.PostAck(SeqNext);
+        }
+
         return true;
     }
 
@@ -251,7 +260,7 @@ internal sealed partial class PeerProtocol
     private void SendAck(IPeerActions actions)
     {
         ClearDelivered();
-        AcksSent++;
+        _acksSent++;
         actions.SendAck(SeqNext);
     }
 

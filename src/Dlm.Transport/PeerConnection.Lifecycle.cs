@@ -67,6 +67,7 @@ public sealed partial class PeerConnection
         {
             _queue.Clear();
             _ackPending = _ackKnown = false;
+            Interlocked.Exchange(ref _postedAck, 0);
             _connectRequested = false;
             CheckCapacityLocked();
         }

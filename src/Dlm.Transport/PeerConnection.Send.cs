@@ -75,7 +75,7 @@ public sealed partial class PeerConnection
                     _signalled = false;
                     socket = _connecting ? null : _main;
                     stopping = _stopping;
-                    wanted = !_stopping && (_queue.Count > 0 || _ackPending || _connectRequested);
+                    wanted = !_stopping && (_queue.Count > 0 || _ackPending || HasPostedAck || _connectRequested);
                     if (_connecting || _main is not null)
                     {
                         _connectRequested = false;
@@ -252,7 +252,7 @@ public sealed partial class PeerConnection
                 (_remainderOffset, _remainderLength) = (sent, length - sent);
             }
 
-            if (_remainderLength > 0 || _ackPending || _queue.HasSendable || _stopping)
+            if (_remainderLength > 0 || _ackPending || HasPostedAck || _queue.HasSendable || _stopping)
             {
                 SignalLocked();
             }
@@ -268,7 +268,7 @@ public sealed partial class PeerConnection
     {
         using (SyncRoot.EnterScope())
         {
-            return !_sending && _remainderLength == 0 && !_ackPending && !_queue.HasSendable;
+            return !_sending && _remainderLength == 0 && !_ackPending && !HasPostedAck && !_queue.HasSendable;
         }
     }
 

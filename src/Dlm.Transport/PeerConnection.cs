@@ -38,6 +38,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private uint _ack;                  // the newest ACK not yet written (spec §1.9: cumulative)
     private bool _ackPending;
     private bool _ackKnown;             // an ACK was ever queued: a broken write sends the latest again
+    private long _postedAck;            // PostedFlag | the ACK a thread without the lock posted (see PostAck); 0 when none
     private TaskCompletionSource? _capacityWaiter;
     private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
@@ -182,12 +183,54 @@ public sealed partial class PeerConnection : IAsyncDisposable
         SignalLocked();
     }
 
+    /// <summary>
+    /// <see cref="SetAckLocked"/> for a thread that does not hold <see cref="SyncRoot"/>: the receive
+    /// thread, whose in-order path acknowledges every 256 deliveries (spec §2.5). Taking the lock there
+    /// made the receive thread wait whenever a sender holding it had been preempted, and nothing was read
+    /// from the socket meanwhile. The next writer takes the value (see <see cref="TakePostedAckLocked"/>).
+    /// </summary>
+    public void PostAck(uint nextExpected)
+    {
+        // The exchange is a full fence: either the send loop, signalled already, claims after this post
+        // and sees it (its lock entry is a fence after it cleared _signalled), or we see it unsignalled
+        // and signal it. An inline writer that owns the socket meanwhile signals it when it ends. The
+        // flag is written here without the lock: a race with a locked writer only costs the loop a
+        // spare wake-up, never a missed one.
+        Interlocked.Exchange(ref _postedAck, PostedFlag | nextExpected);
+        if (!Volatile.Read(ref _signalled))
+        {
+            Volatile.Write(ref _signalled, true);
+            ReleaseSignal();
+        }
+    }
+
+    private const long PostedFlag = 1L << 32;
+
+    private bool HasPostedAck => Volatile.Read(ref _postedAck) != 0;
+
+    // Under the lock: a posted ACK becomes the pending one, unless a newer one is pending already
+    // (both carry a seq_next of the same sequence space, and it only grows, spec §2.6).
+    private void TakePostedAckLocked()
+    {
+        if (HasPostedAck && Interlocked.Exchange(ref _postedAck, 0) is var posted and not 0)
+        {
+            var value = (uint)posted;
+            if (!_ackPending || (int)(value - _ack) > 0)
+            {
+                _ack = value;
+            }
+
+            _ackPending = _ackKnown = true;
+        }
+    }
+
     // Under the lock: the pending ACK (if any) written into the buffer, then whole queued messages claimed
     // for the same socket write into the writer's batch. Returns the ACK's length; the writer copies the
     // batch in after it without the lock, so producers and the receiver do not wait for a 64 KiB copy.
     private int ClaimLocked(byte[] buffer, WriteQueue.Batch batch)
     {
         var used = 0;
+        TakePostedAckLocked();
         if (_ackPending)
         {
             used = PacketWriter.WriteAck(buffer, _ack, _transport.LocalNodeId);
@@ -217,6 +260,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     {
         _queue.DropRetained();
         _ackKnown = false;
+        Interlocked.Exchange(ref _postedAck, 0);
         CheckCapacityLocked();
     }
 
@@ -293,14 +337,19 @@ public sealed partial class PeerConnection : IAsyncDisposable
         if (!_signalled)
         {
             _signalled = true;
-            try
-            {
-                _signal.Release();
-            }
-            catch (ObjectDisposedException)
-            {
-                // Disposed: nothing will be sent any more; a late unlock or ACK is simply dropped.
-            }
+            ReleaseSignal();
+        }
+    }
+
+    private void ReleaseSignal()
+    {
+        try
+        {
+            _signal.Release();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed: nothing will be sent any more; a late unlock or ACK is simply dropped.
         }
     }
 

@@ -5,7 +5,7 @@ namespace Dlm.Messaging.Tests;
 /// <summary>
 /// The lock-free in-order receive path (<see cref="PeerProtocol.TryAcceptInOrder"/>) against the full
 /// receive rules (spec §2.4–§2.5): whatever it accepts ends in exactly the state <see cref="PeerProtocol.OnReceive"/>
-/// reaches, with no effect; whatever it declines it leaves untouched.
+/// reaches, with the same effect (an ACK, posted instead of sent); whatever it declines it leaves untouched.
 /// </summary>
 public sealed partial class PeerProtocolTests
 {
@@ -26,7 +26,7 @@ public sealed partial class PeerProtocolTests
 
     [Theory]
     [MemberData(nameof(InOrderCases))]
-    public void TryAcceptInOrder_AcceptsOnlyWhatOnReceiveDeliversWithoutEffects(string kind, uint delivered)
+    public void TryAcceptInOrder_AcceptsOnlyWhatOnReceiveDelivers_WithTheSameState(string kind, uint delivered)
     {
         var (fastActions, slowActions) = (new RecordingActions(), new RecordingActions());
         var (fast, slow) = (Established(fastActions, users: 1), Established(slowActions, users: 1));
@@ -57,23 +57,24 @@ public sealed partial class PeerProtocolTests
         };
         var before = Snapshot(fast);
 
-        var accepted = fast.TryAcceptInOrder(PacketDecoder.Decode(bytes));
+        var accepted = fast.TryAcceptInOrder(PacketDecoder.Decode(bytes), fastActions);
         var verdict = Receive(slow, bytes, slowActions);
 
-        Assert.Empty(fastActions.Calls);
         if (accepted)
         {
             Assert.Equal(ReceiveVerdict.Deliver, verdict);
-            Assert.Empty(slowActions.Calls);
+            Assert.Equal(slowActions.Calls.Select(c => c.Replace("SendAck", "PostAck", StringComparison.Ordinal)), fastActions.Calls);
             Assert.Equal(Snapshot(slow), Snapshot(fast));
         }
         else
         {
+            Assert.Empty(fastActions.Calls);
             Assert.Equal(before, Snapshot(fast));
         }
 
-        var expectAccepted = kind is "wrapped message, next sequence" or "wrapped stateful RCOM, next sequence";
+        var expectAccepted = kind is "wrapped message, next sequence" or "wrapped message, next sequence, ACK due after it" or "wrapped stateful RCOM, next sequence";
         Assert.Equal(expectAccepted, accepted);
+        Assert.Equal(kind == "wrapped message, next sequence, ACK due after it" ? ["PostAck(4)"] : Array.Empty<string>(), fastActions.Calls);
     }
 
     private static (uint Version, PeerState State, uint SeqNext, int UlpDelivered, long Delivered, long Dropped, long AcksSent) Snapshot(PeerProtocol p) =>

@@ -380,14 +380,14 @@ public sealed partial class PeerProtocolTests
         {
             for (var i = 0; i < PeerProtocol.SendAckThreshold; i++)
             {
-                Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++))));
+                Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++)), a));
             }
 
             p.PublishAckDue();
             p.PiggybackAck(a);
             Assert.Equal(round - 1, p.AcksSent); // 32 unacknowledged: not yet
 
-            Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++))));
+            Assert.True(p.TryAcceptInOrder(PacketDecoder.Decode(PeerPackets.WrappedMessage(seq++)), a));
             p.PiggybackAck(a);
             Assert.Equal(round - 1, p.AcksSent); // 33, but the batch has not ended
 
@@ -475,6 +475,8 @@ internal sealed class QueueActions(int localNode) : IPeerActions
         PacketWriter.WriteAck(slot.Span, nextExpected, localNode);
         Assert.True(Queue.Commit(slot.Id));
     }
+
+    public void PostAck(uint nextExpected) => SendAck(nextExpected);
 
     public void SendFin(uint sequence)
     {

@@ -326,6 +326,12 @@ internal sealed class RecordingActions(int localNode = PeerPackets.LocalNode) : 
         Outbox.Add(PeerPackets.Ack(nextExpected, LocalNode));
     }
 
+    public void PostAck(uint nextExpected)
+    {
+        Calls.Add($"PostAck({nextExpected})");
+        Outbox.Add(PeerPackets.Ack(nextExpected, LocalNode));
+    }
+
     public void SendFin(uint sequence)
     {
         Calls.Add($"SendFin({sequence})");

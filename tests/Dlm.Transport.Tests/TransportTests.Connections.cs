@@ -279,6 +279,37 @@ public sealed partial class TransportTests
         Assert.Equal(6 * 200, stats.RetainedBytes);
     }
 
+    [Fact]
+    public async Task PostAck_WithoutTheLock_WakesTheSenderAndTheNewestAckGoes()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var h1 = new RecordingHandler(1);
+        var h2 = new RecordingHandler(2);
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip), h1);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        var peer = t1.GetPeer(2);
+
+        peer.PostAck(3); // nothing else queued and no connection yet: the post alone must get it written
+        await h2.WaitForMessagesAsync(1, 1, Timeout);
+
+        using (peer.SyncRoot.EnterScope()) // no write can come between the two
+        {
+            peer.PostAck(9);
+            peer.SetAckLocked(5); // older than the posted one, which goes instead (spec §1.9: cumulative)
+        }
+
+        await h2.WaitForMessagesAsync(1, 2, Timeout);
+        using (peer.SyncRoot.EnterScope())
+        {
+            peer.SetAckLocked(12);
+            peer.PostAck(10); // older than the pending one, which goes instead
+        }
+
+        await h2.WaitForMessagesAsync(1, 3, Timeout);
+        Assert.Equal([3u, 9u, 12u], h2.MessagesFrom(1).Select(m => Dlm.Protocol.DlmHeader.Read(m).Sequence));
+        Assert.All(h2.MessagesFrom(1), m => Assert.Equal(Dlm.Protocol.DlmCommand.Ack, Dlm.Protocol.DlmHeader.Read(m).Command));
+    }
+
     // ---- SO_MARK (spec §3.2, §3.7) ----------------------------------------------------------------
 
     [Fact]
