@@ -264,9 +264,9 @@ internal sealed partial class PeerProtocol
         actions.SendAck(SeqNext);
     }
 
-    // After a delivery (or a batch of them), on the receiving thread: past the piggy-back threshold the flag is written
-    // each time, not tested first, so a sender clearing it concurrently (ClearDelivered) cannot leave
-    // it stale (spec §2.3: piggy-back when more than 32 deliveries are unacknowledged).
+    // After a delivery (or a batch of them), on the receiving thread: past the piggy-back threshold the
+    // flag is written each time, not tested first, so a sender clearing it concurrently (ClearDelivered)
+    // cannot leave it stale (spec §2.3: piggy-back when more than 32 deliveries are unacknowledged).
     private int Counted(int unacknowledged)
     {
         if (unacknowledged > SendAckThreshold)
