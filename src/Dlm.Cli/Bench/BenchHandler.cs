@@ -69,13 +69,16 @@ internal sealed class BenchHandler : IMessageHandler
             return;
         }
 
-        var message = packet.Message;
-        switch (message.Type)
+        // The two fields the bench needs, read as the raw baseline's receiver reads its counter; midcomms
+        // has validated the whole message already. (Decoding all of it was a tenth of this thread's time.)
+        var inner = packet.InnerBytes;
+        var counter = BenchMessages.GetInnerCounter(inner);
+        switch (BenchMessages.GetInnerType(inner))
         {
             case MessageType.Request:
                 // Messages from one sender reach us one at a time (midcomms' per-peer receive lock).
                 var checker = Checkers[nodeId]!;
-                checker.Record(message.LockId);
+                checker.Record(counter);
                 if (checker.Complete && Interlocked.Increment(ref _complete) == _peers)
                 {
                     _allReceived.TrySetResult();
@@ -83,7 +86,7 @@ internal sealed class BenchHandler : IMessageHandler
 
                 break;
             case MessageType.Lookup:
-                Node!.SendMessage(nodeId, BenchMessages.Lockspace, BenchMessages.Counted(message.LockId, MessageType.LookupReply), BenchMessages.Name);
+                Node!.SendMessage(nodeId, BenchMessages.Lockspace, BenchMessages.Counted(counter, MessageType.LookupReply), BenchMessages.Name);
                 break;
             case MessageType.LookupReply:
                 _pingPong?.Reply();

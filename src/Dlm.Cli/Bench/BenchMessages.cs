@@ -31,9 +31,18 @@ internal static class BenchMessages
     }
 
     /// <summary>Offset of m_lkid in a wrapped message.</summary>
-    public const int CounterOffset = WireLimits.OptsSize + 28;
+    public const int CounterOffset = WireLimits.OptsSize + InnerCounterOffset;
+
+    // Offsets of m_type and m_lkid in a DLM_MSG (spec §1.5).
+    private const int InnerTypeOffset = 16, InnerCounterOffset = 28;
 
     public static void SetCounter(Span<byte> message, uint counter) => BinaryPrimitives.WriteUInt32LittleEndian(message[CounterOffset..], counter);
 
     public static uint GetCounter(ReadOnlySpan<byte> message) => BinaryPrimitives.ReadUInt32LittleEndian(message[CounterOffset..]);
+
+    /// <summary>m_lkid of a DLM_MSG (the inner message of a packet).</summary>
+    public static uint GetInnerCounter(ReadOnlySpan<byte> inner) => BinaryPrimitives.ReadUInt32LittleEndian(inner[InnerCounterOffset..]);
+
+    /// <summary>m_type of a DLM_MSG (the inner message of a packet).</summary>
+    public static MessageType GetInnerType(ReadOnlySpan<byte> inner) => (MessageType)BinaryPrimitives.ReadUInt32LittleEndian(inner[InnerTypeOffset..]);
 }
