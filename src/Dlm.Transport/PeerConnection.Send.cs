@@ -73,6 +73,7 @@ public sealed partial class PeerConnection
                 using (SyncRoot.EnterScope())
                 {
                     _signalled = false;
+                    Interlocked.MemoryBarrier(); // before HasPostedAck below: see PostAck
                     socket = _connecting ? null : _main;
                     stopping = _stopping;
                     wanted = !_stopping && (_queue.Count > 0 || _ackPending || HasPostedAck || _connectRequested);

@@ -191,9 +191,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     public void PostAck(uint nextExpected)
     {
-        // The exchange is a full fence: either the send loop, signalled already, claims after this post
-        // and sees it (its lock entry is a fence after it cleared _signalled), or we see it unsignalled
-        // and signal it. An inline writer that owns the socket meanwhile signals it when it ends. The
+        // The exchange is a full fence, and so is the send loop's after it clears _signalled (an explicit
+        // one, then its lock entry before it claims): either the loop, signalled already, looks for a post
+        // after this one and sees it, or we see it unsignalled and signal it. An inline writer that owns the socket meanwhile signals it when it ends. The
         // flag is written here without the lock: a race with a locked writer only costs the loop a
         // spare wake-up, never a missed one.
         Interlocked.Exchange(ref _postedAck, PostedFlag | nextExpected);
@@ -208,14 +208,16 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
     private bool HasPostedAck => Volatile.Read(ref _postedAck) != 0;
 
-    // Under the lock: a posted ACK becomes the pending one, unless a newer one is pending already
-    // (both carry a seq_next of the same sequence space, and it only grows, spec §2.6).
+    // Under the lock: a posted ACK becomes the pending one, unless a newer one is pending already (both
+    // carry a seq_next of the same sequence space, and it only grows, spec §2.6). A pending ACK that is not
+    // "known" was left by a midcomms reset (DropRetainedLocked) from the sequence space that ended: the
+    // posted one, of the new space, replaces it, as SetAckLocked's would.
     private void TakePostedAckLocked()
     {
         if (HasPostedAck && Interlocked.Exchange(ref _postedAck, 0) is var posted and not 0)
         {
             var value = (uint)posted;
-            if (!_ackPending || (int)(value - _ack) > 0)
+            if (!_ackPending || !_ackKnown || (int)(value - _ack) > 0)
             {
                 _ack = value;
             }

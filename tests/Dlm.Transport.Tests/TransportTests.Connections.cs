@@ -306,7 +306,15 @@ public sealed partial class TransportTests
         }
 
         await h2.WaitForMessagesAsync(1, 3, Timeout);
-        Assert.Equal([3u, 9u, 12u], h2.MessagesFrom(1).Select(m => Dlm.Protocol.DlmHeader.Read(m).Sequence));
+        using (peer.SyncRoot.EnterScope())
+        {
+            peer.SetAckLocked(10_000);
+            peer.DropRetainedLocked(); // a midcomms reset: the sequence space that ACK belongs to ends
+            peer.PostAck(257);         // of the new space, though smaller: it goes
+        }
+
+        await h2.WaitForMessagesAsync(1, 4, Timeout);
+        Assert.Equal([3u, 9u, 12u, 257u], h2.MessagesFrom(1).Select(m => Dlm.Protocol.DlmHeader.Read(m).Sequence));
         Assert.All(h2.MessagesFrom(1), m => Assert.Equal(Dlm.Protocol.DlmCommand.Ack, Dlm.Protocol.DlmHeader.Read(m).Command));
     }
 
