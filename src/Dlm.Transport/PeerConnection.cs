@@ -193,9 +193,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
     {
         // The exchange is a full fence, and so is the send loop's after it clears _signalled (an explicit
         // one, then its lock entry before it claims): either the loop, signalled already, looks for a post
-        // after this one and sees it, or we see it unsignalled and signal it. An inline writer that owns the socket meanwhile signals it when it ends. The
-        // flag is written here without the lock: a race with a locked writer only costs the loop a
-        // spare wake-up, never a missed one.
+        // after this one and sees it, or we see it unsignalled and signal it. An inline writer that owns
+        // the socket meanwhile signals the loop when it ends. The flag is written here without the lock: a
+        // race with a locked writer only costs the loop a spare wake-up, never a missed one.
         Interlocked.Exchange(ref _postedAck, PostedFlag | nextExpected);
         if (!Volatile.Read(ref _signalled))
         {

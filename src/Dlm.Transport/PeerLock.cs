@@ -5,8 +5,8 @@ using System.Runtime.InteropServices;
 namespace Dlm.Transport;
 
 /// <summary>
-/// A peer's queue lock (<see cref="PeerConnection.SyncRoot"/>): a spin lock that costs one atomic
-/// instruction to take and a plain store to release, where <see cref="Lock"/> costs two atomics.
+/// A peer's queue lock (<see cref="PeerConnection.SyncRoot"/>): one atomic instruction to take it and a
+/// plain store to release it when nobody waits, where <see cref="Lock"/> costs two atomics.
 /// Every message sent takes it once, so the second atomic was a fixed cost per message (see
 /// docs/performance.md). Critical sections under it are short and never wait for I/O. A thread that
 /// finds it held spins and yields a few times, for the owner is usually running on another core and
@@ -20,8 +20,8 @@ public sealed class PeerLock
 {
     // The lock word is the owner's managed thread id, 0 when free. Every sender, the send loop and the
     // receive thread write it, so it gets a cache line to itself: the 64 bytes before and after it hold
-    // nothing. (With a heap neighbour that another thread wrote, perf once put a third of a sender's time
-    // in taking the uncontended lock.)
+    // nothing written after construction. (With a heap neighbour that another thread wrote, perf once put
+    // a third of a sender's time in taking the uncontended lock.)
     [FieldOffset(64)]
     private int _owner;
 

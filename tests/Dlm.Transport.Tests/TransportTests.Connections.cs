@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Dlm.Protocol;
 
 namespace Dlm.Transport.Tests;
 
@@ -314,8 +315,8 @@ public sealed partial class TransportTests
         }
 
         await h2.WaitForMessagesAsync(1, 4, Timeout);
-        Assert.Equal([3u, 9u, 12u, 257u], h2.MessagesFrom(1).Select(m => Dlm.Protocol.DlmHeader.Read(m).Sequence));
-        Assert.All(h2.MessagesFrom(1), m => Assert.Equal(Dlm.Protocol.DlmCommand.Ack, Dlm.Protocol.DlmHeader.Read(m).Command));
+        Assert.Equal([3u, 9u, 12u, 257u], h2.MessagesFrom(1).Select(m => DlmHeader.Read(m).Sequence));
+        Assert.All(h2.MessagesFrom(1), m => Assert.Equal(DlmCommand.Ack, DlmHeader.Read(m).Command));
     }
 
     // ---- SO_MARK (spec §3.2, §3.7) ----------------------------------------------------------------
