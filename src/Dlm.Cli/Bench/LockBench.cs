@@ -108,24 +108,28 @@ internal static class LockBench
             await first.DisposeAsync().ConfigureAwait(false);
         }
 
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
-        var stopwatch = Stopwatch.StartNew();
+        using var window = new WorkWindow(spaces.Length * workers, TimeSpan.FromSeconds(seconds));
         await Task.WhenAll(spaces.SelectMany((space, n) => Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
         {
             var random = new Random((n * 10) + w);
-            while (!stop.IsCancellationRequested)
+            window.Started();
+            while (!window.Closed.IsCancellationRequested)
             {
                 var held = await space.LockAsync(names[random.Next(names.Length)], LockMode.Exclusive, cancellationToken: CancellationToken.None).ConfigureAwait(false);
-                if (held.MasteredLocally)
+                var counted = window.HasOpened;
+                if (counted && held.MasteredLocally)
                 {
                     Interlocked.Increment(ref local);
                 }
 
                 await held.DisposeAsync().ConfigureAwait(false);
-                Interlocked.Increment(ref operations);
+                if (counted)
+                {
+                    Interlocked.Increment(ref operations);
+                }
             }
         })))).ConfigureAwait(false);
-        var rate = operations / stopwatch.Elapsed.TotalSeconds;
+        var rate = operations / window.Elapsed.TotalSeconds;
         await Task.WhenAll(nodes.Select(nd => nd.DisposeAsync().AsTask())).ConfigureAwait(false);
         return (spaces.Length, rate, operations == 0 ? 0 : (double)local / operations);
     }

@@ -104,23 +104,29 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
     // Writers, a reader and a cacher per node, for the configured time.
     private async Task WorkAsync(IEnumerable<(Lockspace Space, int Node)> spaces, string[] names, CancellationToken ct)
     {
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(options.Seconds));
+        var perNode = options.Writers + 2 + (options.Plain > 0 ? 1 : 0);
+        using var window = new WorkWindow(spaces.Count() * perNode, TimeSpan.FromSeconds(options.Seconds));
         var work = new List<Task>();
+        Task StartAsync(Func<CancellationToken, Task> worker) => Task.Run(() =>
+        {
+            window.Started();
+            return worker(window.Closed);
+        }, ct);
         foreach (var (space, node) in spaces)
         {
             for (var w = 0; w < options.Writers; w++)
             {
                 var seed = options.Seed + (node * 100) + w;
-                work.Add(Task.Run(() => WriteAsync(space, node, names, seed, stop.Token), ct));
+                work.Add(StartAsync(stop => WriteAsync(space, node, names, seed, stop)));
             }
 
-            work.Add(Task.Run(() => ReadAsync(space, node, names, stop.Token), ct));
+            work.Add(StartAsync(stop => ReadAsync(space, node, names, stop)));
             if (options.Plain > 0)
             {
                 var seed = options.Seed + (node * 100) + 99;
-                work.Add(Task.Run(() => PlainAsync(space, node, PlainNames(options), seed, stop.Token), ct));
+                work.Add(StartAsync(stop => PlainAsync(space, node, PlainNames(options), seed, stop)));
             }
-            work.Add(Task.Run(() => CacheAsync(space, node, names[(node - 1) % names.Length], stop.Token), ct));
+            work.Add(StartAsync(stop => CacheAsync(space, node, names[(node - 1) % names.Length], stop)));
         }
 
         await Task.WhenAll(work).ConfigureAwait(false);
