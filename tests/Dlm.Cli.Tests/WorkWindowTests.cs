@@ -29,6 +29,16 @@ public sealed class WorkWindowTests
     }
 
     [Fact]
+    public void Close_BeforeItOpened_ClosesIt()
+    {
+        using var window = new WorkWindow(2, TimeSpan.FromSeconds(2), new FakeTimeProvider());
+        window.Started();
+        window.Close();
+        Assert.True(window.Closed.IsCancellationRequested);
+        Assert.False(window.HasOpened);
+    }
+
+    [Fact]
     public void NoWorkers_Refused() =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new WorkWindow(0, TimeSpan.FromSeconds(1)));
 }

@@ -32,5 +32,8 @@ internal sealed class WorkWindow(int workers, TimeSpan length, TimeProvider? tim
         }
     }
 
+    /// <summary>Closes the window now (the run is being cancelled), opened or not.</summary>
+    public void Close() => _closed.Cancel();
+
     public void Dispose() => _closed.Dispose();
 }

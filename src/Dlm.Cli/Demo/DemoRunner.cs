@@ -106,12 +106,14 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
     {
         var perNode = options.Writers + 2 + (options.Plain > 0 ? 1 : 0);
         using var window = new WorkWindow(spaces.Count() * perNode, TimeSpan.FromSeconds(options.Seconds));
+        // Every worker starts, even when ct is cancelled first: the window opens only once all have.
+        using var cancelled = ct.Register(window.Close);
         var work = new List<Task>();
         Task StartAsync(Func<CancellationToken, Task> worker) => Task.Run(() =>
         {
             window.Started();
             return worker(window.Closed);
-        }, ct);
+        }, CancellationToken.None);
         foreach (var (space, node) in spaces)
         {
             for (var w = 0; w < options.Writers; w++)
