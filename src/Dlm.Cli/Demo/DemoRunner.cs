@@ -104,34 +104,32 @@ internal sealed partial class DemoRunner(DemoOptions options, bool recordInterva
     // Writers, a reader and a cacher per node, for the configured time.
     private async Task WorkAsync(IEnumerable<(Lockspace Space, int Node)> spaces, string[] names, CancellationToken ct)
     {
-        var perNode = options.Writers + 2 + (options.Plain > 0 ? 1 : 0);
-        using var window = new WorkWindow(spaces.Count() * perNode, TimeSpan.FromSeconds(options.Seconds));
-        // Every worker starts, even when ct is cancelled first: the window opens only once all have.
-        using var cancelled = ct.Register(window.Close);
-        var work = new List<Task>();
-        Task StartAsync(Func<CancellationToken, Task> worker) => Task.Run(() =>
-        {
-            window.Started();
-            return worker(window.Closed);
-        }, CancellationToken.None);
+        var workers = new List<Func<CancellationToken, Task>>();
         foreach (var (space, node) in spaces)
         {
             for (var w = 0; w < options.Writers; w++)
             {
                 var seed = options.Seed + (node * 100) + w;
-                work.Add(StartAsync(stop => WriteAsync(space, node, names, seed, stop)));
+                workers.Add(stop => WriteAsync(space, node, names, seed, stop));
             }
 
-            work.Add(StartAsync(stop => ReadAsync(space, node, names, stop)));
+            workers.Add(stop => ReadAsync(space, node, names, stop));
             if (options.Plain > 0)
             {
                 var seed = options.Seed + (node * 100) + 99;
-                work.Add(StartAsync(stop => PlainAsync(space, node, PlainNames(options), seed, stop)));
+                workers.Add(stop => PlainAsync(space, node, PlainNames(options), seed, stop));
             }
-            work.Add(StartAsync(stop => CacheAsync(space, node, names[(node - 1) % names.Length], stop)));
+            workers.Add(stop => CacheAsync(space, node, names[(node - 1) % names.Length], stop));
         }
 
-        await Task.WhenAll(work).ConfigureAwait(false);
+        using var window = new WorkWindow(workers.Count, TimeSpan.FromSeconds(options.Seconds));
+        // Every worker starts, even when ct is cancelled first: the window opens only once all have.
+        using var cancelled = ct.Register(window.Close);
+        await Task.WhenAll(workers.Select(worker => Task.Run(() =>
+        {
+            window.Started();
+            return worker(window.Closed);
+        }, CancellationToken.None))).ConfigureAwait(false);
     }
 
     // EX with VALBLK, +1 in the LVB; every fourth time down-convert to NL (which writes the LVB) before unlocking.
