@@ -73,10 +73,10 @@ public sealed partial class PeerConnection
                 using (SyncRoot.EnterScope())
                 {
                     _signalled = false;
-                    Interlocked.MemoryBarrier(); // before HasPostedAck below: see PostAck
+                    Interlocked.MemoryBarrier(); // before HasAckToWrite looks for a post below: see PostAck
                     socket = _connecting ? null : _main;
                     stopping = _stopping;
-                    wanted = !_stopping && (_queue.Count > 0 || _ackPending || HasPostedAck || _connectRequested);
+                    wanted = !_stopping && (_queue.Count > 0 || HasAckToWrite || _connectRequested);
                     if (_connecting || _main is not null)
                     {
                         _connectRequested = false;
@@ -253,7 +253,7 @@ public sealed partial class PeerConnection
                 (_remainderOffset, _remainderLength) = (sent, length - sent);
             }
 
-            if (_remainderLength > 0 || _ackPending || HasPostedAck || _queue.HasSendable || _stopping)
+            if (_remainderLength > 0 || HasAckToWrite || _queue.HasSendable || _stopping)
             {
                 SignalLocked();
             }
@@ -269,7 +269,7 @@ public sealed partial class PeerConnection
     {
         using (SyncRoot.EnterScope())
         {
-            return !_sending && _remainderLength == 0 && !_ackPending && !HasPostedAck && !_queue.HasSendable;
+            return !_sending && _remainderLength == 0 && !HasAckToWrite && !_queue.HasSendable;
         }
     }
 

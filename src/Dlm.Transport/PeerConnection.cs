@@ -208,6 +208,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
 
     private bool HasPostedAck => Volatile.Read(ref _postedAck) != 0;
 
+    // An ACK waits to be written: pending under the lock, or posted without it.
+    private bool HasAckToWrite => _ackPending || HasPostedAck;
+
     // Under the lock: a posted ACK becomes the pending one, unless a newer one is pending already (both
     // carry a seq_next of the same sequence space, and it only grows, spec §2.6). A pending ACK that is not
     // "known" was left by a midcomms reset (DropRetainedLocked) from the sequence space that ended: the
