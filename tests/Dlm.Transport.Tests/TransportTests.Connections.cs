@@ -115,11 +115,8 @@ public sealed partial class TransportTests
     [Fact]
     public async Task Shutdown_OneSide_PeerClosesOnEofAndShutdownFinishesQuickly()
     {
-        var ip = TestNet.AllocateAddresses(2);
-        var h1 = new RecordingHandler(1);
-        var h2 = new RecordingHandler(2);
-        await using var t1 = TestNet.Start(TestNet.Options(1, ip) with { ShutdownTimeout = NeverInThisTest }, h1);
-        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        await using var nodes = await TwoNodes.StartAsync(o => o with { ShutdownTimeout = NeverInThisTest });
+        var (t1, _, _, h2) = nodes;
         TestNet.Send(t1, 2, TestNet.Frame(1, 0, 100));
         await h2.WaitForMessagesAsync(1, 1, Timeout);
 
@@ -245,11 +242,8 @@ public sealed partial class TransportTests
     [Fact]
     public async Task Abort_ConnectedPeer_ReconnectsAndResendsRetainedMessages()
     {
-        var ip = TestNet.AllocateAddresses(2);
-        var h1 = new RecordingHandler(1);
-        var h2 = new RecordingHandler(2);
-        await using var t1 = TestNet.Start(TestNet.Options(1, ip), h1);
-        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        await using var nodes = await TwoNodes.StartAsync();
+        var (t1, h1, _, h2) = nodes;
 
         for (uint seq = 0; seq < 10; seq++)
         {
@@ -283,11 +277,8 @@ public sealed partial class TransportTests
     [Fact]
     public async Task PostAck_WithoutTheLock_WakesTheSenderAndTheNewestAckGoes()
     {
-        var ip = TestNet.AllocateAddresses(2);
-        var h1 = new RecordingHandler(1);
-        var h2 = new RecordingHandler(2);
-        await using var t1 = TestNet.Start(TestNet.Options(1, ip), h1);
-        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        await using var nodes = await TwoNodes.StartAsync();
+        var (t1, _, _, h2) = nodes;
         var peer = t1.GetPeer(2);
 
         peer.PostAck(3); // nothing else queued and no connection yet: the post alone must get it written

@@ -13,12 +13,9 @@ public sealed partial class TransportTests
     [Fact]
     public async Task Send_ManyMessagesQueued_CoalescedIntoWritesOfTheSendBuffersSize()
     {
-        var ip = TestNet.AllocateAddresses(2);
-        var h1 = new RecordingHandler(1);
-        var h2 = new RecordingHandler(2);
-        var options = TestNet.Options(1, ip);
-        await using var t1 = TestNet.Start(options, h1);
-        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        await using var nodes = await TwoNodes.StartAsync();
+        var (t1, h1, _, h2) = nodes;
+        var options = nodes.Options1;
         var peer = t1.GetPeer(2);
         peer.Connect();
         await h1.WaitForConnectsAsync(2, 1, Timeout);
@@ -49,12 +46,9 @@ public sealed partial class TransportTests
     [Fact]
     public async Task Send_StreamBatchQueued_TheSenderWhoseCommitCompletesItWritesItInline()
     {
-        var ip = TestNet.AllocateAddresses(2);
-        var h1 = new RecordingHandler(1);
-        var h2 = new RecordingHandler(2);
-        var options = TestNet.Options(1, ip) with { TimeProvider = new FakeTimeProvider(DateTimeOffset.MinValue) };
-        await using var t1 = TestNet.Start(options, h1);
-        await using var t2 = TestNet.Start(TestNet.Options(2, ip), h2);
+        await using var nodes = await TwoNodes.StartAsync(o => o with { TimeProvider = new FakeTimeProvider(DateTimeOffset.MinValue) });
+        var (t1, h1, t2, h2) = nodes;
+        var options = nodes.Options1;
         var peer = t1.GetPeer(2);
         peer.Connect();
         await h1.WaitForConnectsAsync(2, 1, Timeout);
