@@ -26,4 +26,7 @@ internal static partial class MessagingLog
 
     [LoggerMessage(1106, LogLevel.Error, "The message handler failed on a message from node {NodeId}; that message is dropped, delivery goes on")]
     public static partial void HandlerFailed(ILogger logger, Exception exception, int nodeId);
+
+    [LoggerMessage(1107, LogLevel.Error, "A PeerStateChanged subscriber failed on node {NodeId} entering {State}; the other subscribers and the protocol go on")]
+    public static partial void StateSubscriberFailed(ILogger logger, Exception exception, int nodeId, PeerState state);
 }

@@ -1,3 +1,5 @@
+using Dlm.Transport;
+
 namespace Dlm.Messaging;
 
 public sealed partial class MessagingNode
@@ -83,11 +85,24 @@ public sealed partial class MessagingNode
     /// <summary>
     /// Back-pressure: completes when fewer than <paramref name="maxQueued"/> messages to
     /// <paramref name="nodeId"/> are queued or unacknowledged. Sending never blocks; a producer that
-    /// can outrun the network awaits this to keep memory bounded.
+    /// can outrun the network awaits this to keep memory bounded. <paramref name="maxQueued"/> is at
+    /// least <see cref="MinSendCapacity"/>.
     /// </summary>
-    public async ValueTask WaitForSendCapacityAsync(int nodeId, int maxQueued, CancellationToken cancellationToken = default)
+    public ValueTask WaitForSendCapacityAsync(int nodeId, int maxQueued, CancellationToken cancellationToken = default)
     {
-        var connection = GetPeer(nodeId).Connection;
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxQueued, MinSendCapacity);
+        return WaitForSendCapacityCoreAsync(GetPeer(nodeId).Connection, maxQueued, cancellationToken);
+    }
+
+    /// <summary>
+    /// The smallest bound <see cref="WaitForSendCapacityAsync"/> accepts, 257. A peer that sends nothing
+    /// back acknowledges only after more than 256 deliveries (spec §2.5), so with a lower bound a producer
+    /// could wait for an ACK that never comes.
+    /// </summary>
+    public const int MinSendCapacity = PeerProtocol.ReceiveAckThreshold + 1;
+
+    private static async ValueTask WaitForSendCapacityCoreAsync(PeerConnection connection, int maxQueued, CancellationToken cancellationToken)
+    {
         while (connection.WhenQueueBelowAsync(maxQueued) is { } below)
         {
             await below.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -139,7 +154,9 @@ public sealed partial class MessagingNode
 
     /// <summary>
     /// A peer's close-handshake state changed (spec §2.9), e.g. to CLOSE_WAIT when it sent FIN. Raised under
-    /// the peer's lock: a handler must return quickly and must not call back into this node.
+    /// the peer's lock, after midcomms has acted on the change: a handler must return quickly and must not
+    /// call back into this node. One that throws is logged and counted in
+    /// <see cref="PeerStatistics.HandlerFailures"/>; the other handlers are still called.
     /// </summary>
     public event Action<int, PeerState>? PeerStateChanged;
 

@@ -130,14 +130,14 @@ public sealed partial class MessagingNode
         }
     }
 
-    // Under the peer lock. A newly known version releases the messages held for it (spec §2.3).
+    // Under the peer lock. A newly known version releases the messages held for it (spec §2.3). The
+    // application's subscribers hear of a new state last, once the protocol's own work is done.
     private void OnStateChanged(Peer peer, PeerState oldState, uint oldVersion)
     {
         var protocol = peer.Protocol;
         if (oldState != protocol.State)
         {
             MessagingLog.StateChanged(_logger, protocol.NodeId, oldState, protocol.State);
-            PeerStateChanged?.Invoke(protocol.NodeId, protocol.State);
         }
 
         if (oldVersion == 0 && protocol.Version != 0)
@@ -147,6 +147,30 @@ public sealed partial class MessagingNode
         }
 
         peer.NotifyChanged();
+        if (oldState != protocol.State && PeerStateChanged is { } subscribers)
+        {
+            RaisePeerStateChanged(peer, subscribers, protocol.State);
+        }
+    }
+
+    // Each subscriber on its own: one that throws is logged and counted, and neither stops the others nor
+    // reaches the receive path, where it would cost the rest of the batch (a gap the peer never refills).
+    private void RaisePeerStateChanged(Peer peer, Action<int, PeerState> subscribers, PeerState state)
+    {
+        foreach (var subscriber in subscribers.GetInvocationList())
+        {
+            try
+            {
+                ((Action<int, PeerState>)subscriber)(peer.Protocol.NodeId, state);
+            }
+#pragma warning disable CA1031 // the subscriber is the application's; its failure is logged and counted, never fatal here
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Interlocked.Increment(ref peer.HandlerFailures);
+                MessagingLog.StateSubscriberFailed(_logger, e, peer.Protocol.NodeId, state);
+            }
+        }
     }
 
     private void FlushWaiting(Peer peer)

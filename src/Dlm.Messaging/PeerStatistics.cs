@@ -4,7 +4,8 @@ namespace Dlm.Messaging;
 
 /// <summary>
 /// A snapshot of one peer's midcomms and transport state. <see cref="HandlerFailures"/> counts delivered
-/// messages on which the <see cref="IMessageHandler"/> threw (each dropped, delivery going on).
+/// messages on which the <see cref="IMessageHandler"/> threw (each dropped, delivery going on), and
+/// calls of a <see cref="MessagingNode.PeerStateChanged"/> subscriber that threw.
 /// </summary>
 public sealed record PeerStatistics(
     int NodeId,

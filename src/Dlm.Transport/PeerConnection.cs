@@ -279,6 +279,7 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     public Task? WhenQueueBelowAsync(int maxQueued)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxQueued); // the queue is never below 0: it would wait for the stop
         using (SyncRoot.EnterScope())
         {
             if (_queue.Count < maxQueued || _stopping)

@@ -35,6 +35,32 @@ public sealed class ReceiveBatchTests
     }
 
     [Fact]
+    public async Task OnMessages_StateSubscriberThrows_HeldMessageGoesOutAndTheBatchIsDelivered()
+    {
+        // The batch that tells us the peer's version changes its state; a subscriber that throws there must
+        // cost neither the message held for the version (spec §2.3) nor the rest of the batch.
+        var handler = new ThrowingHandler(throwOn: uint.MaxValue);
+        var (node, transportSide) = NodeWithPeer2(handler);
+        await using var _ = node;
+        var heard = new List<(int, PeerState)>();
+        node.PeerStateChanged += (_, _) => throw new InvalidOperationException("the application's subscriber failed");
+        node.PeerStateChanged += (id, state) => heard.Add((id, state));
+        node.SendMessage(2, TestCluster.Lockspace, TestCluster.Counted(100), "res"u8);
+        Assert.Equal(1, node.GetStatistics(2).WaitingForVersion);
+
+        transportSide.OnMessages(2, [.. Status(), .. Enumerable.Range(0, 5).SelectMany(i => Wrapped((uint)i, (uint)i))]);
+
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => (uint)i), handler.Seen);
+        var stats = node.GetStatistics(2);
+        Assert.Equal(PeerState.Established, stats.State);
+        Assert.Equal([(2, PeerState.Established)], heard);
+        Assert.Equal(1, stats.HandlerFailures);
+        Assert.Equal(0, stats.WaitingForVersion);
+        Assert.Equal(1u, stats.SeqSend); // the held message went out wrapped, with sequence number 0
+        Assert.Equal(5u, stats.SeqNext);
+    }
+
+    [Fact]
     public async Task OnMessages_MessagesSplitOverCallsAnyWay_DeliveredOnceEachInOrder()
     {
         var handler = new ThrowingHandler(throwOn: uint.MaxValue);
@@ -91,7 +117,7 @@ public sealed class ReceiveBatchTests
         FrameReader.Next(ref run);
     }
 
-    private static (MessagingNode Node, ITransportHandler TransportSide) NodeWithPeer2(IMessageHandler handler)
+    internal static (MessagingNode Node, ITransportHandler TransportSide) NodeWithPeer2(IMessageHandler handler)
     {
         var addresses = TestCluster.AllocateAddresses(2);
         var book = new[] { new NodeAddress(1, [addresses[0]]), new NodeAddress(2, [addresses[1]]) };
@@ -100,7 +126,7 @@ public sealed class ReceiveBatchTests
     }
 
     // The peer's STATUS: it speaks 3.2 (spec §2.8).
-    private static byte[] Status()
+    internal static byte[] Status()
     {
         var bytes = new byte[WireLimits.RcomSize + WireLimits.RcomStatusSize];
         var length = PacketWriter.WriteRcom(bytes, TestCluster.Lockspace, 2, new RcomHeader(RcomType.Status, 0, 1, 1, 0), new byte[WireLimits.RcomStatusSize]);
