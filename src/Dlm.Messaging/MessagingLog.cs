@@ -29,4 +29,7 @@ internal static partial class MessagingLog
 
     [LoggerMessage(1107, LogLevel.Error, "A PeerStateChanged subscriber failed on node {NodeId} entering {State}; the other subscribers and the protocol go on")]
     public static partial void StateSubscriberFailed(ILogger logger, Exception exception, int nodeId, PeerState state);
+
+    [LoggerMessage(1108, LogLevel.Debug, "Node {NodeId}: {Bytes} bytes read before the node was closed by configuration dropped")]
+    public static partial void DroppedAfterClose(ILogger logger, int nodeId, int bytes);
 }

@@ -38,14 +38,19 @@ public sealed partial class MessagingNode
     public async Task CloseNodeAsync(int nodeId)
     {
         var peer = GetPeer(nodeId);
+        PeerConnection.ClosedSockets closed;
         using (peer.ReceiveLock.EnterScope()) // a reset: see PeerProtocol.TryAcceptInOrder
         using (peer.SyncRoot.EnterScope())
         {
+            // One critical section for the reset and the transport's part, so nothing the old sockets
+            // still deliver and nothing a sender queues meanwhile outlives the sequence space that ended:
+            // a message read from them is dropped (OnMessages), the queue is empty when the lock opens.
             Apply(peer, p => p.Protocol.CloseByConfiguration(p));
             peer.WaitingForVersion.Clear();
+            closed = peer.Connection.CloseLocked();
         }
 
-        await _transport.CloseNodeAsync(nodeId).ConfigureAwait(false);
+        await closed.AbortAsync().ConfigureAwait(false);
     }
 
     /// <summary>

@@ -18,6 +18,14 @@ public sealed partial class MessagingNode
         // sockets (main and othercon, spec §3.3): one batch at a time per peer, under its receive lock.
         using (peer.ReceiveLock.EnterScope())
         {
+            if (peer.Connection.ReceivingFromClosedSocket)
+            {
+                // Read from a socket of the sequence space CloseNodeAsync ended: its reset came first, under
+                // this lock, and the new incarnation must not see the old one's messages (spec §2.9 last row).
+                MessagingLog.DroppedAfterClose(_logger, nodeId, messages.Length);
+                return;
+            }
+
             var before = peer.Protocol.Delivered;
             try
             {

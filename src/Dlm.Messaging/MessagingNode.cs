@@ -138,6 +138,9 @@ public sealed partial class MessagingNode : ITransportHandler, IAsyncDisposable
 
     private Peer GetPeer(int nodeId) => FindPeer(nodeId) ?? ThrowNotAPeer(nodeId);
 
+    /// <summary>A configured peer's state (tests: its locks).</summary>
+    internal Peer PeerFor(int nodeId) => GetPeer(nodeId);
+
     [DoesNotReturn]
     private Peer ThrowNotAPeer(int nodeId) =>
         throw new ArgumentException($"Node {nodeId} is not a configured peer of node {LocalNodeId}; add it to the cluster configuration first.", nameof(nodeId));

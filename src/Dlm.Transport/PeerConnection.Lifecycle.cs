@@ -61,27 +61,50 @@ public sealed partial class PeerConnection
     /// Close by configuration (spec §3.6 close): drop sockets and queued data at once. The
     /// connection stays usable: if the node is configured again (a new incarnation) it connects afresh.
     /// </summary>
-    internal async Task CloseAsync()
+    internal Task CloseAsync()
     {
+        ClosedSockets closed;
         using (SyncRoot.EnterScope())
         {
-            _queue.Clear();
-            _ackPending = _ackKnown = false;
-            Interlocked.Exchange(ref _postedAck, 0);
-            _connectRequested = false;
-            CheckCapacityLocked();
+            closed = CloseLocked();
         }
 
-        // The loops to wait for are those of the sockets aborted here, taken before the abort: the node
-        // may connect again at once (it is still configured), and its new connection must not be waited for.
-        Task[] loops;
+        return closed.AbortAsync();
+    }
+
+    /// <summary>
+    /// The locked half of <see cref="CloseAsync"/>, for a caller that resets its own state in the same
+    /// critical section (midcomms, spec §2.9 last row): drops what is queued and starts a new epoch, so
+    /// reads from the current sockets are no longer handed over (<see cref="ReceivingFromClosedSocket"/>).
+    /// The caller then aborts the sockets returned, outside the lock.
+    /// </summary>
+    internal ClosedSockets CloseLocked()
+    {
+        _queue.Clear();
+        _ackPending = _ackKnown = false;
+        Interlocked.Exchange(ref _postedAck, 0);
+        _connectRequested = false;
+        CheckCapacityLocked();
+        Volatile.Write(ref _epoch, _epoch + 1);
+
+        // The loops to wait for are those of the sockets aborted, taken now: the node may connect again at
+        // once (it is still configured), and its new connection must not be waited for.
         lock (_receiveLoops)
         {
-            loops = [.. _receiveLoops];
+            return new ClosedSockets(_main, _other, [.. _receiveLoops]);
         }
+    }
 
-        Abort();
-        await Task.WhenAll(loops).ConfigureAwait(false);
+    /// <summary>The sockets a close by configuration ended, and their receive loops.</summary>
+    internal readonly record struct ClosedSockets(Socket? Main, Socket? Other, Task[] Loops)
+    {
+        /// <summary>Aborts the sockets and completes when their receive loops have ended.</summary>
+        public Task AbortAsync()
+        {
+            AbortSocket(Main);
+            AbortSocket(Other);
+            return Task.WhenAll(Loops);
+        }
     }
 
     /// <summary>Stops the loops and closes the sockets without the shutdown handshake; every call gets the one disposal's task.</summary>

@@ -22,8 +22,10 @@ public sealed partial class PeerConnection
         socket.NoDelay = true;
         SocketMarks.Apply(socket, Node.Mark != 0 ? Node.Mark : _options.ClusterMark);
         PrepareForUse(socket);
+        int epoch;
         using (SyncRoot.EnterScope())
         {
+            epoch = _epoch;
             if (_stopping)
             {
                 role = "refused";
@@ -51,7 +53,7 @@ public sealed partial class PeerConnection
 
         TransportLog.Accepted(_logger, NodeId, role);
         replaced?.Dispose();
-        StartReceiving(socket);
+        StartReceiving(socket, epoch);
         if (retransmitted >= 0)
         {
             _transport.Handler.OnConnected(NodeId, retransmitted);
@@ -66,13 +68,15 @@ public sealed partial class PeerConnection
     // socket is drained, looks again briefly before it sleeps in poll(), so a message's arrival finds
     // or wakes the thread that hands it over: no hop from the runtime's socket event thread to the
     // thread pool, which on this VM was most of a round trip.
-    private void StartReceiving(Socket socket)
+    // The epoch is the one the socket was installed in (see ReceivingFromClosedSocket).
+    private void StartReceiving(Socket socket, int epoch)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
         {
             try
             {
+                (t_receiving, t_epoch) = (this, epoch);
                 ReceiveLoop(socket);
             }
 #pragma warning disable CA1031 // an exception escaping a thread ends the process; the loop has closed the socket already

@@ -304,9 +304,11 @@ public sealed partial class PeerConnection
             return null;
         }
 
+        int epoch;
         using (SyncRoot.EnterScope())
         {
             _main = socket; // an inbound connection arriving now becomes the othercon (spec §3.2)
+            epoch = _epoch;
         }
 
         try
@@ -359,7 +361,7 @@ public sealed partial class PeerConnection
         }
 
         TransportLog.Connected(_logger, NodeId, endPoint, retransmitted);
-        StartReceiving(socket);
+        StartReceiving(socket, epoch);
         _transport.Handler.OnConnected(NodeId, retransmitted);
         return socket;
     }

@@ -43,6 +43,13 @@ public sealed partial class PeerConnection : IAsyncDisposable
     private int _capacityThreshold;
     private Task _sendLoop = Task.CompletedTask;
     private long _bytesSent, _writes, _bytesReceived, _messagesReceived, _connects, _connectFailures, _disconnects, _framingErrors;
+    private int _epoch;                 // closes by configuration so far: a socket's reads are handed over only in its own epoch
+
+    [ThreadStatic]
+    private static PeerConnection? t_receiving; // on a receive thread: the connection it reads for, and that socket's epoch
+
+    [ThreadStatic]
+    private static int t_epoch;
 
     internal PeerConnection(Transport transport, NodeAddress node, TransportOptions options, ILogger logger)
     {
@@ -268,6 +275,14 @@ public sealed partial class PeerConnection : IAsyncDisposable
         Interlocked.Exchange(ref _postedAck, 0);
         CheckCapacityLocked();
     }
+
+    /// <summary>
+    /// True on the receive thread of a socket this connection had when it was last closed by configuration
+    /// (<see cref="CloseLocked"/>). What such a thread read belongs to the sequence space the close ended:
+    /// the layer above drops it, checking under the same lock as its reset, so nothing read before the
+    /// close is taken into the fresh state after it.
+    /// </summary>
+    internal bool ReceivingFromClosedSocket => t_receiving == this && t_epoch != Volatile.Read(ref _epoch);
 
     /// <summary>Messages queued or retained. Caller holds <see cref="SyncRoot"/>.</summary>
     public int QueuedLocked => _queue.Count;

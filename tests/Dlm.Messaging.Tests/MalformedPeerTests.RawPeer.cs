@@ -18,7 +18,18 @@ public sealed partial class MalformedPeerTests
         private byte[] _buffer = new byte[64 * 1024];
         private int _start, _end;
 
-        private RawPeer(Socket socket) => _socket = socket;
+        private RawPeer(Socket socket)
+        {
+            _socket = socket;
+            LocalAddress = ((IPEndPoint)socket.LocalEndPoint!).Address;
+            RemoteAddress = ((IPEndPoint)socket.RemoteEndPoint!).Address;
+        }
+
+        /// <summary>The address this peer's socket is bound to (node 2's).</summary>
+        public IPAddress LocalAddress { get; }
+
+        /// <summary>The address of node 1, at the other end.</summary>
+        public IPAddress RemoteAddress { get; }
 
         public static async Task<RawPeer> ConnectAsync(IPAddress from, IPAddress to)
         {
@@ -47,6 +58,16 @@ public sealed partial class MalformedPeerTests
 
         /// <summary>The next connection node 1 makes to <paramref name="listener"/>.</summary>
         public static async Task<RawPeer> AcceptAsync(Socket listener) => new(await listener.AcceptAsync().WaitAsync(Timeout));
+
+        /// <summary><see cref="SendAsync"/> on the caller's thread, for a caller that holds a thread-affine lock.</summary>
+        public void Send(params byte[][] messages)
+        {
+            var bytes = messages.SelectMany(m => m).ToArray();
+            for (var sent = 0; sent < bytes.Length;)
+            {
+                sent += _socket.Send(bytes.AsSpan(sent), SocketFlags.None);
+            }
+        }
 
         /// <summary>Writes the messages back to back in one send.</summary>
         public async Task SendAsync(params byte[][] messages)

@@ -274,6 +274,35 @@ public sealed partial class TransportTests
         Assert.Equal(6 * 200, stats.RetainedBytes);
     }
 
+    // What node 1's receive threads read after its connection to node 2 was closed by configuration
+    // (CloseLocked) is marked as from a closed socket until the socket is gone, so midcomms can drop it
+    // under the lock of its reset; a new connection's reads are not marked.
+    [Fact]
+    public async Task CloseLocked_ReadsFromTheSocketsItClosed_MarkedUntilANewConnection()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var probe = new ClosedSocketProbe();
+        await using var t1 = TestNet.Start(TestNet.Options(1, ip), probe);
+        probe.Peer = t1.GetPeer(2);
+        await using var t2 = TestNet.Start(TestNet.Options(2, ip), new RecordingHandler(2));
+
+        TestNet.Send(t2, 1, TestNet.Frame(2, 0, 64));
+        await probe.Messages.WaitForMessagesAsync(2, 1, Timeout);
+        PeerConnection.ClosedSockets closed;
+        using (probe.Peer.SyncRoot.EnterScope())
+        {
+            closed = probe.Peer.CloseLocked(); // the sockets stay open until aborted below
+        }
+
+        TestNet.Send(t2, 1, TestNet.Frame(2, 1, 64));
+        await probe.Messages.WaitForMessagesAsync(2, 2, Timeout);
+        await closed.AbortAsync().WaitAsync(Timeout);
+        TestNet.Send(t2, 1, TestNet.Frame(2, 2, 64), retained: true, sequence: 0); // retained: sent again if it met the dead socket
+        await probe.Messages.WaitForMessagesAsync(2, 3, Timeout);
+
+        Assert.Equal([(0u, false), (1u, true), (2u, false)], probe.Seen);
+    }
+
     [Fact]
     public async Task PostAck_WithoutTheLock_WakesTheSenderAndTheNewestAckGoes()
     {
@@ -349,5 +378,43 @@ public sealed partial class TransportTests
         var output = await process.StandardOutput.ReadToEndAsync();
         await process.WaitForExitAsync().WaitAsync(Timeout);
         return output;
+    }
+
+    // Records, per message, whether the receive thread that handed it over read it from a closed socket.
+    private sealed class ClosedSocketProbe : ITransportHandler
+    {
+        private readonly Lock _lock = new();
+        private readonly List<(uint, bool)> _seen = [];
+
+        public PeerConnection? Peer { get; set; }
+
+        public RecordingHandler Messages { get; } = new(1);
+
+        public IReadOnlyList<(uint, bool)> Seen
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _seen];
+                }
+            }
+        }
+
+        public void OnMessages(int nodeId, ReadOnlySpan<byte> messages)
+        {
+            var closed = Peer!.ReceivingFromClosedSocket;
+            lock (_lock)
+            {
+                for (var rest = messages; !rest.IsEmpty;)
+                {
+                    _seen.Add((DlmHeader.Read(FrameReader.Next(ref rest)).LockspaceOrSeq, closed));
+                }
+            }
+
+            Messages.OnMessages(nodeId, messages);
+        }
+
+        public void OnConnected(int nodeId, int retransmitted) => Messages.OnConnected(nodeId, retransmitted);
     }
 }
