@@ -18,6 +18,7 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
 {
     private readonly DlmNodeOptions _options;
     private readonly MessagingNode _messaging;
+    private readonly PeerIncarnations _incarnations; // shared by every lockspace's driver
     private readonly IMembershipProvider _membership;
     private readonly ConcurrentDictionary<uint, Lockspace> _lockspaces = new();
     private readonly CancellationTokenRegistration _fencing;
@@ -42,6 +43,7 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
             },
             FinTimeout = options.LeaveTimeout,
         }, this);
+        _incarnations = new PeerIncarnations(_messaging);
         _fencing = _membership.Liveness.Register(static state => ((DlmNode)state!).Fence(), this);
     }
 
@@ -100,7 +102,7 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
         var engine = new LockspaceEngine(name, options.LvbLength, timeProvider: _options.TimeProvider,
             outbox: new Outbox(_messaging), localNodeId: NodeId, logger: _options.LoggerFactory.CreateLogger("Dlm.Core"), startStopped: true,
             isLive: () => !IsFenced && _membership.IsLive);
-        var driver = new MembershipDriver(engine, _membership, _messaging, _options.TimeProvider, _options.LoggerFactory.CreateLogger("Dlm.Membership"));
+        var driver = new MembershipDriver(engine, _membership, _incarnations, _options.TimeProvider, _options.LoggerFactory.CreateLogger("Dlm.Membership"));
         var lockspace = new Lockspace(this, engine, driver);
         if (!_lockspaces.TryAdd(engine.GlobalId, lockspace))
         {
@@ -145,6 +147,7 @@ public sealed class DlmNode : IAsyncDisposable, IMessageHandler
         }
 
         await _fencing.DisposeAsync().ConfigureAwait(false);
+        _incarnations.Dispose(); // every driver has ended with its lockspace
         await _messaging.ShutdownAsync().ConfigureAwait(false);
         await _messaging.DisposeAsync().ConfigureAwait(false);
         if (_options.Membership is null)

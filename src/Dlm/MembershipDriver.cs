@@ -15,7 +15,7 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
 {
     private readonly LockspaceEngine _engine;
     private readonly IMembershipProvider _provider;
-    private readonly MessagingNode _messaging;
+    private readonly PeerIncarnations _incarnations;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -25,11 +25,11 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
     private Task _loop = Task.CompletedTask;
     private long _recoveryStarted;
 
-    public MembershipDriver(LockspaceEngine engine, IMembershipProvider provider, MessagingNode messaging, TimeProvider time, ILogger logger)
+    public MembershipDriver(LockspaceEngine engine, IMembershipProvider provider, PeerIncarnations incarnations, TimeProvider time, ILogger logger)
     {
         _engine = engine;
         _provider = provider;
-        _messaging = messaging;
+        _incarnations = incarnations;
         _time = time;
         _logger = logger;
     }
@@ -70,10 +70,17 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
         {
             // leaving
         }
-
-        foreach (var peer in _peers.Keys)
+#pragma warning disable CA1031 // leaving must uncount the members whatever ended the loop (ObserveAsync logged it)
+        catch (Exception e)
+#pragma warning restore CA1031
         {
-            _messaging.RemoveMember(peer);
+            DriverLog.LoopFailed(_logger, _engine.Name, e);
+        }
+
+        // Uncount the members in midcomms: the last lockspace to drop a peer ends its CLOSE_WAIT (spec §2.9).
+        foreach (var (peer, incarnation) in _peers)
+        {
+            await _incarnations.RemoveAsync(peer, incarnation, failed: false).ConfigureAwait(false);
         }
 
         _peers.Clear();
@@ -137,6 +144,15 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
             DriverLog.RecoveryFailed(_logger, _engine.Name, e.Message);
             _joined.TrySetException(e); // e.g. a configuration mismatch (-EPROTO): the join fails
         }
+#pragma warning disable CA1031 // e.g. the membership service failing a barrier: the driver must live on for the next view
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            // The lockspace stays stopped until a newer view recovers it; a join in progress fails now
+            // instead of waiting for good.
+            DriverLog.RecoveryFailed(_logger, _engine.Name, e.Message);
+            _joined.TrySetException(new DlmException($"Lockspace '{_engine.Name}': recovery failed: {e.Message}", e));
+        }
     }
 
     private async Task ApplyAsync(MembershipView view, CancellationToken ct)
@@ -146,8 +162,7 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
         _engine.Stop(); // spec §5.2
         foreach (var member in view.Members.Where(m => m.NodeId != _engine.LocalNodeId && !_peers.ContainsKey(m.NodeId)))
         {
-            _messaging.AddMember(member.NodeId); // connect eagerly (spec §3.3)
-            _peers[member.NodeId] = member.Incarnation;
+            await TrackAsync(member).ConfigureAwait(false); // connects eagerly (spec §3.3)
         }
 
         // Before announcing our stop: a node that failed or came back as a new incarnation gets a clean
@@ -159,19 +174,14 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
             var gone = !current.TryGetValue(peer, out var member);
             if (gone || member!.Incarnation != incarnation)
             {
+                // Failed or back as a new incarnation: its midcomms state is dropped (spec §2.9 close by
+                // configuration), once for the whole node, whichever lockspace sees it first (PeerIncarnations).
                 _departed.Add(peer); // its old locks are purged by the next recovery that completes, even if this view is superseded
-                _messaging.RemoveMember(peer);
                 _peers.Remove(peer);
-                if (failed.Contains(peer) || !gone)
-                {
-                    // Failed or back as a new incarnation: drop its midcomms state (spec §2.9 close by configuration).
-                    await _messaging.CloseNodeAsync(peer).ConfigureAwait(false);
-                }
-
+                await _incarnations.RemoveAsync(peer, incarnation, failed.Contains(peer)).ConfigureAwait(false);
                 if (!gone)
                 {
-                    _messaging.AddMember(peer);
-                    _peers[peer] = member!.Incarnation;
+                    await TrackAsync(member!).ConfigureAwait(false);
                 }
             }
         }
@@ -198,6 +208,16 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
         }
     }
 
+    // Counts the member in midcomms unless its incarnation was closed already (a view older than another
+    // lockspace's): then it is not tracked, and the next view says what became of it.
+    private async Task TrackAsync(Member member)
+    {
+        if (await _incarnations.AddAsync(member.NodeId, member.Incarnation).ConfigureAwait(false))
+        {
+            _peers[member.NodeId] = member.Incarnation;
+        }
+    }
+
     private static partial class DriverLog
     {
         [LoggerMessage(1300, LogLevel.Information, "Lockspace {Lockspace}: view generation {Generation}, members {Members}: recovering")]
@@ -205,6 +225,9 @@ internal sealed partial class MembershipDriver : IAsyncDisposable
 
         [LoggerMessage(1301, LogLevel.Error, "Lockspace {Lockspace}: recovery failed: {Reason}")]
         public static partial void RecoveryFailed(ILogger logger, string lockspace, string reason);
+
+        [LoggerMessage(1302, LogLevel.Error, "Lockspace {Lockspace}: the membership driver ended with an error")]
+        public static partial void LoopFailed(ILogger logger, string lockspace, Exception exception);
     }
 }
 
