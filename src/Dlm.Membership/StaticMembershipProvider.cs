@@ -119,7 +119,19 @@ public sealed class StaticMembershipProvider : IMembershipProvider
         WriteAtomically(Path.Combine(directory, $"stopped.{LocalNodeId}"), generation.ToString(CultureInfo.InvariantCulture));
         while (true)
         {
-            var now = _read();
+            StaticMembers now;
+            try
+            {
+                now = _read();
+            }
+            catch (IOException)
+            {
+                // The file is being replaced, as in ViewsAsync: look again. Failing the barrier would leave the
+                // lockspace stopped until the next configuration change.
+                await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (now.Generation > generation)
             {
                 return false;

@@ -72,4 +72,16 @@ public sealed class StaticMembershipProviderTests : IDisposable
         Volatile.Write(ref _members, _members with { Generation = 3 });
         Assert.False(await stuck.WaitAsync(Timeout));
     }
+
+    [Fact]
+    public async Task StopBarrier_FileBeingReplaced_LooksAgainInsteadOfFailing()
+    {
+        var reads = 0;
+        await using var one = new StaticMembershipProvider(1, () => Interlocked.Increment(ref reads) <= 2
+            ? throw new IOException("the file is being replaced")
+            : new StaticMembers(1, [Node(1, 0)]), _state);
+
+        Assert.True(await one.AwaitAllStoppedAsync("ls", 1, CancellationToken.None).WaitAsync(Timeout));
+        Assert.Equal(3, Volatile.Read(ref reads));
+    }
 }
