@@ -107,6 +107,13 @@ public sealed class Resource
     /// <summary>The master node: the local node id when mastered here, 0 while unknown (spec §4.17).</summary>
     internal int Master { get; set; }
 
+    /// <summary>
+    /// Recovery moved it to a new master and our locks are not all rebuilt there yet (RCOM_LOCK, spec §5.8).
+    /// Set until every LOCK_REPLY is in, so a recovery aborted meanwhile leaves the next one to rebuild
+    /// them again (the kernel's RSB_NEW_MASTER); the new master answers a copy it has with -EEXIST.
+    /// </summary>
+    internal bool RebuildPending { get; set; }
+
     /// <summary>A LOOKUP (or first REQUEST) is out; other requests wait for its answer (spec §4.17 step 3).</summary>
     internal bool LookupInFlight { get; set; }
 

@@ -28,9 +28,10 @@ public sealed partial class LockspaceEngine
 
         lock (_recovery)
         {
+            // Not _newMasters nor _grantAfter: what an aborted recovery made us master of, or flagged for
+            // the grant pass, is still owed its LVB recovery and grant pass; a completed one clears them
+            // (GrantRecovered), as the kernel's RSB_NEW_MASTER outlives an aborted recovery.
             _namesCursors.Clear();
-            _newMasters.Clear();
-            _grantAfter.Clear();
         }
     }
 

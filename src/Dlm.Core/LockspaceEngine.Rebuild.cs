@@ -111,7 +111,7 @@ public sealed partial class LockspaceEngine
             bool orphaned;
             using (shard.Lock.EnterScope())
             {
-                orphaned = resource.Master != LocalNodeId && removed.Contains(resource.Master);
+                orphaned = resource.Master != LocalNodeId && (removed.Contains(resource.Master) || resource.RebuildPending);
             }
 
             if (orphaned)
@@ -151,6 +151,7 @@ public sealed partial class LockspaceEngine
             using (shard.Lock.EnterScope())
             {
                 resource.Master = LocalNodeId;
+                resource.RebuildPending = false;
                 foreach (var engineLock in ordered)
                 {
                     _locks.TryRemove(engineLock.Id, out _);
@@ -170,9 +171,14 @@ public sealed partial class LockspaceEngine
         using (shard.Lock.EnterScope())
         {
             resource.Master = master;
+            resource.RebuildPending = true;
         }
 
         await Task.WhenAll(ordered.Select(l => RebuildOnAsync(master, l, ct))).ConfigureAwait(false);
+        using (shard.Lock.EnterScope())
+        {
+            resource.RebuildPending = false;
+        }
     }
 
     // One RCOM_LOCK and its reply; -EBADR (the new master does not know it yet) → again after a pause.

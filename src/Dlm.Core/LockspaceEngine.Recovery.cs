@@ -144,7 +144,7 @@ public sealed partial class LockspaceEngine
         await BarrierAsync(RecoveryStatus.Nodes, ct).ConfigureAwait(false); // step 6
         await RebuildDirectoryAsync(ct).ConfigureAwait(false); // step 7
         await BarrierAsync(RecoveryStatus.Dir, ct).ConfigureAwait(false);
-        var resend = PrepareWaiters(removed); // step 8
+        PrepareWaiters(removed); // step 8
         if (removed.Count > 0)
         {
             PurgeRemoved(removed); // step 9a
@@ -165,7 +165,7 @@ public sealed partial class LockspaceEngine
             throw new OperationCanceledException();
         }
 
-        ResendWaiters(resend); // step 14
+        ResendWaiters(); // step 14
         GrantRecovered(); // step 15
         RunDeferred();
         Interlocked.Increment(ref _recoveries);

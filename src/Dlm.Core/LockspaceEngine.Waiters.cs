@@ -4,8 +4,13 @@ namespace Dlm.Core;
 
 public sealed partial class LockspaceEngine
 {
+    // Operations marked for resend by step 8 and not resent yet. Step 8 clears each one's in-flight state as
+    // it marks it, so the mark must outlive a recovery that a newer stop aborts before step 14: the next
+    // recovery's step 8 no longer recognises them (the kernel keeps the mark on the lkb, DLM_IFL_RESEND).
+    private readonly List<(EngineLock Lock, LockMode Mode, LockFlags Flags)> _resend = [];
+
     // spec §5.7 step 8: operations waiting for a reply that will not come are marked for resend, or completed.
-    private List<(EngineLock Lock, LockMode Mode, LockFlags Flags)> PrepareWaiters(HashSet<int> removed)
+    private void PrepareWaiters(HashSet<int> removed)
     {
         var resend = new List<(EngineLock, LockMode, LockFlags)>();
         var completions = new List<(TaskCompletionSource<int>, int)>();
@@ -76,17 +81,27 @@ public sealed partial class LockspaceEngine
             }
         }
 
+        lock (_recovery)
+        {
+            _resend.AddRange(resend);
+        }
+
         foreach (var (operation, result) in completions)
         {
             _callbacks.Complete(operation, result);
         }
-
-        return resend;
     }
 
     // spec §5.7 step 14: requests and conversions whose master left are issued again.
-    private void ResendWaiters(List<(EngineLock Lock, LockMode Mode, LockFlags Flags)> resend)
+    private void ResendWaiters()
     {
+        (EngineLock Lock, LockMode Mode, LockFlags Flags)[] resend;
+        lock (_recovery)
+        {
+            resend = [.. _resend];
+            _resend.Clear();
+        }
+
         foreach (var (engineLock, mode, flags) in resend)
         {
             var shard = engineLock.Resource.Shard;

@@ -35,6 +35,11 @@ internal sealed class InMemoryCluster : IAsyncDisposable
                     continue; // lost: the node (or the sender) is down, or the message was for an old incarnation
                 }
 
+                if (envelope.Rcom is { } dropped && Drop?.Invoke(envelope.From, i + 1, dropped) == true)
+                {
+                    continue; // the test's choice: a stopped node drops what it cannot take (spec §5.2)
+                }
+
                 if (envelope.Rcom is { } rcom)
                 {
                     Engines[i].ReceiveRcom(envelope.From, rcom, envelope.Extra);
@@ -48,6 +53,9 @@ internal sealed class InMemoryCluster : IAsyncDisposable
     }
 
     public LockspaceEngine[] Engines { get; }
+
+    /// <summary>When set, an RCOM (from, to, header) it returns true for is not delivered.</summary>
+    public Func<int, int, RcomHeader, bool>? Drop { get; set; }
 
     public long Messages => Interlocked.Read(ref _messages);
 

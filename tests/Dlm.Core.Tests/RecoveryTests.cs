@@ -222,6 +222,102 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task RecoveryAbortedAfterItsWaitersStep_TheNextOneStillResendsThem()
+    {
+        // spec §5.7: step 8 clears a waiter's in-flight state as it marks it for the resend of step 14. A newer
+        // stop between the two must not lose the mark, or the operation never completes.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(2, [1, 2], "aborted/");
+        await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters it
+        var (engineLock, granted) = await cluster[1].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, granted);
+        cluster.Fail(3);
+        var convert = cluster[1].ConvertAsync(engineLock, LockMode.Exclusive).AsTask(); // its CONVERT to node 3 is lost
+
+        // Recovery 1 reaches remastering (past step 8): node 1 asks directory node 2, whose answer is held back.
+        var remastering = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Drop = (_, to, rcom) => to == 1 && rcom.Type == RcomType.LookupReply && (remastering.TrySetResult() || true);
+        cluster[1].Stop();
+        cluster[2].Stop();
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
+        await remastering.Task.WaitAsync(Timeout);
+
+        cluster.Drop = null;
+        await cluster.RecoverAsync([1, 2]); // a newer view stops both: recovery 1 is aborted
+        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+
+        Assert.Equal(Errno.Ok, await convert.WaitAsync(Timeout)); // node 3's NL is gone: EX granted
+        Assert.Equal(LockMode.Exclusive, engineLock.GrantedMode);
+    }
+
+    [Fact]
+    public async Task RecoveryAbortedWhileRebuildingOnTheNewMaster_TheNextOneRebuildsAgain()
+    {
+        // spec §5.8: a lock sent to the new master with RCOM_LOCK whose reply never came (the master had
+        // stopped for a newer view and dropped it) is sent again by the next recovery; else the new master
+        // would not know it, and could grant a conflicting lock.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(2, [1, 2], "rebuild/");
+        await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters it
+        await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        await cluster[2].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout);
+        cluster.Fail(3);
+
+        // Recovery 1: whichever of nodes 1 and 2 becomes the new master, the other's RCOM_LOCK is dropped.
+        var rebuilding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Drop = (_, _, rcom) => rcom.Type == RcomType.Lock && (rebuilding.TrySetResult() || true);
+        cluster[1].Stop();
+        cluster[2].Stop();
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
+        await rebuilding.Task.WaitAsync(Timeout);
+
+        cluster.Drop = null;
+        await cluster.RecoverAsync([1, 2]); // a newer view stops both: recovery 1 is aborted
+        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+
+        var master = cluster[1].Dump().Single(r => r.Name.AsSpan().SequenceEqual(name)).Master;
+        var locks = cluster[master].Dump().Single(r => r.Name.AsSpan().SequenceEqual(name)).Locks;
+        Assert.Equal([(1, LockMode.ProtectedRead), (2, LockMode.Null)], locks.Select(l => (l.Node, l.Granted)).Order());
+    }
+
+    [Fact]
+    public async Task RecoveryAbortedAfterTakingOverAResource_TheNextOneStillRecoversItsValueBlock()
+    {
+        // spec §5.8 finalize: a resource recovery made us master of takes its LVB from the locks rebuilt on it.
+        // A newer stop before finalize leaves that owed to the next recovery (the kernel's RSB_NEW_MASTER);
+        // else the next VALBLK reader would get zeros, flagged valid.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(1, [1, 2], "value/"); // node 1 takes it over at once, on its own
+        var blocker = NameWithDirectory(2, [1, 2], "blocker/"); // node 1 asks node 2 who masters it: held back
+        var (anchor, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters both
+        var (anchor2, _) = await cluster[3].RequestAsync(blocker, LockMode.Null).AsTask().WaitAsync(Timeout);
+        var (writer, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        BinaryPrimitives.WriteInt64LittleEndian(writer.ValueBlock, 4242);
+        Assert.Equal(Errno.Ok, await cluster[1].ConvertAsync(writer, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout));
+        var (held, _) = await cluster[1].RequestAsync(blocker, LockMode.Null).AsTask().WaitAsync(Timeout);
+        cluster.Fail(3);
+
+        var remastering = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Drop = (_, to, rcom) => to == 1 && rcom.Type == RcomType.LookupReply && (remastering.TrySetResult() || true);
+        cluster[1].Stop();
+        cluster[2].Stop();
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
+        await remastering.Task.WaitAsync(Timeout);
+
+        cluster.Drop = null;
+        await cluster.RecoverAsync([1, 2]); // a newer view stops both: recovery 1 is aborted
+        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+
+        var (reader, result) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.Equal(4242, BinaryPrimitives.ReadInt64LittleEndian(reader.ValueBlock));
+        _ = (anchor, anchor2, held);
+    }
+
+    [Fact]
     public async Task UnlockWhileStopped_IsDoneWhenRecoveryEnds()
     {
         await using var cluster = new InMemoryCluster(2);
