@@ -75,7 +75,7 @@ public sealed partial class LockspaceEngine
     }
 
     // spec §4.9 request on the master: a new master copy; REQUEST_REPLY carries our lock id and the result.
-    private void ReceiveRequest(int from, in DlmMessage message, ReadOnlySpan<byte> name)
+    private void ReceiveRequest(int from, in DlmMessage message, ReadOnlySpan<byte> name, bool asLookup = false)
     {
         var hashed = new HashedName(name); // our own hash of the name: m_hash is not trusted
         var shard = ShardOf(hashed.Hash);
@@ -92,6 +92,19 @@ public sealed partial class LockspaceEngine
                 var stub = new DlmMessage { Type = MessageType.RequestReply, RemoteId = message.LockId, Result = refusal,
                     Flags = message.Flags & (SharedLockFlags.User | SharedLockFlags.Orphan), GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Invalid };
                 outgoing.Add(from, stub, null);
+                effects = TakeAll(shard, ref outgoing);
+                Flush(outgoing, effects);
+                return;
+            }
+
+            if (asLookup && CopyOf(resource.Rsb, from, message.LockId) is { } answered)
+            {
+                // We answered this LOOKUP as a REQUEST before, and the owner's recovery sent it again (spec §5.7:
+                // it had stopped before our reply, which it then dropped). A second copy would be one it never
+                // learns of and can never unlock: answer with the first.
+                Release(shard, resource);
+                var state = answered.Status == QueueStatus.Granted ? Errno.Ok : Errno.InProgress;
+                outgoing.Add(from, Reply(MessageType.RequestReply, answered, message.LockId, state), answered.ValueBlock);
                 effects = TakeAll(shard, ref outgoing);
                 Flush(outgoing, effects);
                 return;
@@ -118,6 +131,23 @@ public sealed partial class LockspaceEngine
             // for the same lock, and one lock's callbacks keep their order (spec §4.15, §4.18).
             Flush(outgoing, effects);
         }
+    }
+
+    // The master copy of the owner's lock (node, its lock id) on this resource, if there is one.
+    private static MasterCopy? CopyOf(Rsb rsb, int node, uint ownerLockId)
+    {
+        foreach (var queue in (List<Lkb>[])[rsb.Granted, rsb.Converting, rsb.Waiting])
+        {
+            foreach (var lkb in queue)
+            {
+                if (lkb is MasterCopy copy && copy.OwnerNode == node && copy.OwnerLockId == ownerLockId)
+                {
+                    return copy;
+                }
+            }
+        }
+
+        return null;
     }
 
     // spec §4.17 "node receiving REQUEST": become master if the directory says so, else -ENOTBLK / -EBADR.
@@ -159,7 +189,7 @@ public sealed partial class LockspaceEngine
 
         if (master == LocalNodeId)
         {
-            ReceiveRequest(from, message, name);
+            ReceiveRequest(from, message, name, asLookup: true);
             return;
         }
 

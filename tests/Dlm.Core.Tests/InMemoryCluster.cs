@@ -40,6 +40,11 @@ internal sealed class InMemoryCluster : IAsyncDisposable
                     continue; // the test's choice: a stopped node drops what it cannot take (spec §5.2)
                 }
 
+                if (envelope.Rcom is null)
+                {
+                    Delivering?.Invoke(envelope.From, i + 1, envelope.Message);
+                }
+
                 if (envelope.Rcom is { } rcom)
                 {
                     Engines[i].ReceiveRcom(envelope.From, rcom, envelope.Extra);
@@ -56,6 +61,9 @@ internal sealed class InMemoryCluster : IAsyncDisposable
 
     /// <summary>When set, an RCOM (from, to, header) it returns true for is not delivered.</summary>
     public Func<int, int, RcomHeader, bool>? Drop { get; set; }
+
+    /// <summary>When set, told of each DLM_MSG (from, to, message) just before it is delivered.</summary>
+    public Action<int, int, DlmMessage>? Delivering { get; set; }
 
     public long Messages => Interlocked.Read(ref _messages);
 

@@ -318,6 +318,39 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task LookupAnsweredAsARequestWhileTheAskerWasStopped_OneMasterCopyAfterTheResend()
+    {
+        // spec §4.17: a directory node that masters the name answers a LOOKUP as a REQUEST, creating the
+        // asker's master copy. When the asker had stopped meanwhile, recovery re-sends the lookup (spec §5.7,
+        // the directory was rebuilt), and the master must not create a second copy for the same lock: one
+        // the owner never learns of could never be unlocked.
+        await using var cluster = new InMemoryCluster(2);
+        var name = NameWithDirectory(2, [1, 2], "asked/");
+        var (anchor, _) = await cluster[2].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 2: directory and master
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                answered.TrySetResult();
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask(); // its LOOKUP goes to node 2
+        cluster[1].Stop(); // before the answer: node 1 saves it
+        await answered.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+
+        await cluster.RecoverAsync([1, 2]);
+        var (held, result) = await request.WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(held));
+
+        var (_, after) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, after); // granted once the unlock arrives: no copy of node 1's lock left behind
+        _ = anchor;
+    }
+
+    [Fact]
     public async Task UnlockWhileStopped_IsDoneWhenRecoveryEnds()
     {
         await using var cluster = new InMemoryCluster(2);
