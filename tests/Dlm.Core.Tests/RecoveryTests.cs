@@ -25,6 +25,23 @@ public sealed class RecoveryTests
         }
     }
 
+    // Recovery among nodes 1 and 2 runs until it sends an RCOM that `drop` picks (dropped, as a node that had
+    // stopped for a newer view would); then that newer view comes: the first recovery ends aborted, the next completes.
+    private static async Task AbortFirstRecoveryAsync(InMemoryCluster cluster, Func<int, RcomHeader, bool> drop)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Drop = (_, to, rcom) => drop(to, rcom) && (reached.TrySetResult() || true);
+        cluster[1].Stop();
+        cluster[2].Stop();
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
+        await reached.Task.WaitAsync(Timeout);
+
+        cluster.Drop = null;
+        await cluster.RecoverAsync([1, 2]);
+        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+    }
+
     [Fact]
     public async Task FirstRecovery_ThreeNodes_RunningWithGenerationAndDistinctSlots()
     {
@@ -234,18 +251,8 @@ public sealed class RecoveryTests
         cluster.Fail(3);
         var convert = cluster[1].ConvertAsync(engineLock, LockMode.Exclusive).AsTask(); // its CONVERT to node 3 is lost
 
-        // Recovery 1 reaches remastering (past step 8): node 1 asks directory node 2, whose answer is held back.
-        var remastering = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.Drop = (_, to, rcom) => to == 1 && rcom.Type == RcomType.LookupReply && (remastering.TrySetResult() || true);
-        cluster[1].Stop();
-        cluster[2].Stop();
-        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
-        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
-        await remastering.Task.WaitAsync(Timeout);
-
-        cluster.Drop = null;
-        await cluster.RecoverAsync([1, 2]); // a newer view stops both: recovery 1 is aborted
-        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+        // Recovery 1 is aborted while remastering (past step 8): node 1 asks directory node 2, whose answer is dropped.
+        await AbortFirstRecoveryAsync(cluster, (to, rcom) => to == 1 && rcom.Type == RcomType.LookupReply);
 
         Assert.Equal(Errno.Ok, await convert.WaitAsync(Timeout)); // node 3's NL is gone: EX granted
         Assert.Equal(LockMode.Exclusive, engineLock.GrantedMode);
@@ -264,18 +271,8 @@ public sealed class RecoveryTests
         await cluster[2].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout);
         cluster.Fail(3);
 
-        // Recovery 1: whichever of nodes 1 and 2 becomes the new master, the other's RCOM_LOCK is dropped.
-        var rebuilding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.Drop = (_, _, rcom) => rcom.Type == RcomType.Lock && (rebuilding.TrySetResult() || true);
-        cluster[1].Stop();
-        cluster[2].Stop();
-        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
-        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
-        await rebuilding.Task.WaitAsync(Timeout);
-
-        cluster.Drop = null;
-        await cluster.RecoverAsync([1, 2]); // a newer view stops both: recovery 1 is aborted
-        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+        // Recovery 1 is aborted while rebuilding: whichever of nodes 1 and 2 becomes the new master, the other's RCOM_LOCK is dropped.
+        await AbortFirstRecoveryAsync(cluster, (_, rcom) => rcom.Type == RcomType.Lock);
 
         var master = cluster[1].Dump().Single(r => r.Name.AsSpan().SequenceEqual(name)).Master;
         var locks = cluster[master].Dump().Single(r => r.Name.AsSpan().SequenceEqual(name)).Locks;
@@ -290,7 +287,7 @@ public sealed class RecoveryTests
         // else the next VALBLK reader would get zeros, flagged valid.
         await using var cluster = new InMemoryCluster(3);
         var name = NameWithDirectory(1, [1, 2], "value/"); // node 1 takes it over at once, on its own
-        var blocker = NameWithDirectory(2, [1, 2], "blocker/"); // node 1 asks node 2 who masters it: held back
+        var blocker = NameWithDirectory(2, [1, 2], "blocker/"); // node 1 asks node 2 who masters it: the answer is dropped
         var (anchor, _) = await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters both
         var (anchor2, _) = await cluster[3].RequestAsync(blocker, LockMode.Null).AsTask().WaitAsync(Timeout);
         var (writer, _) = await cluster[1].RequestAsync(name, LockMode.Exclusive, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
@@ -299,17 +296,7 @@ public sealed class RecoveryTests
         var (held, _) = await cluster[1].RequestAsync(blocker, LockMode.Null).AsTask().WaitAsync(Timeout);
         cluster.Fail(3);
 
-        var remastering = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.Drop = (_, to, rcom) => to == 1 && rcom.Type == RcomType.LookupReply && (remastering.TrySetResult() || true);
-        cluster[1].Stop();
-        cluster[2].Stop();
-        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
-        var first = new[] { cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view) };
-        await remastering.Task.WaitAsync(Timeout);
-
-        cluster.Drop = null;
-        await cluster.RecoverAsync([1, 2]); // a newer view stops both: recovery 1 is aborted
-        Assert.All(await Task.WhenAll(first).WaitAsync(Timeout), Assert.False);
+        await AbortFirstRecoveryAsync(cluster, (to, rcom) => to == 1 && rcom.Type == RcomType.LookupReply);
 
         var (reader, result) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead, LockFlags.ValBlk).AsTask().WaitAsync(Timeout);
         Assert.Equal(Errno.Ok, result);
