@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Net;
+using System.Net.Sockets;
 using Dlm.Protocol;
 
 namespace Dlm.Transport;
@@ -78,5 +79,15 @@ public sealed class AddressBook
     /// <summary>Maps an inbound peer address to its node id (port ignored, spec §3.2).</summary>
     public bool TryGetNodeId(IPAddress address, out int nodeId) => _byAddress.TryGetValue(Normalize(address), out nodeId);
 
-    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    // Compared as the kernel compares them: an IPv4-mapped address as IPv4, an IPv6 one without its scope id
+    // (a link-local peer configured as fe80::2 connects in as fe80::2%eth0).
+    private static IPAddress Normalize(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            return address.MapToIPv4();
+        }
+
+        return address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes()) : address;
+    }
 }

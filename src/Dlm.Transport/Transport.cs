@@ -149,6 +149,8 @@ public sealed class Transport : IAsyncDisposable
         _stop.Dispose();
     }
 
+    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromMilliseconds(200);
+
     private async Task AcceptLoopAsync()
     {
         while (!_stopping)
@@ -163,6 +165,21 @@ public sealed class Transport : IAsyncDisposable
                 if (_stopping)
                 {
                     return;
+                }
+
+                if (e is SocketException { SocketErrorCode: not (SocketError.ConnectionAborted or SocketError.ConnectionReset or SocketError.Interrupted) } failed)
+                {
+                    // Out of file handles or buffers, say: the connection stays in the backlog and accept would fail
+                    // again at once. Wait, so the loop does not take a core until handles are free.
+                    TransportLog.AcceptFailed(_logger, failed.SocketErrorCode, AcceptRetryDelay);
+                    try
+                    {
+                        await Task.Delay(AcceptRetryDelay, _options.TimeProvider, _stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
                 }
 
                 continue;

@@ -44,4 +44,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(1009, LogLevel.Information, "Node {NodeId} did not close its side within {Timeout}; connection forced closed")]
     public static partial void ShutdownTimedOut(ILogger logger, int nodeId, TimeSpan timeout);
+
+    [LoggerMessage(1013, LogLevel.Warning, "Accepting a connection failed ({Error}); trying again in {Delay}")]
+    public static partial void AcceptFailed(ILogger logger, System.Net.Sockets.SocketError error, TimeSpan delay);
 }

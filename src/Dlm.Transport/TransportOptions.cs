@@ -60,10 +60,13 @@ public sealed record TransportOptions
         ArgumentNullException.ThrowIfNull(Addresses);
         ArgumentOutOfRangeException.ThrowIfLessThan(Port, 1, nameof(Port));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
+        // Upper bounds a timer can wait (about 49 days); a day is already far beyond any sensible setting.
         ArgumentOutOfRangeException.ThrowIfLessThan(ReconnectInterval, TimeSpan.FromMilliseconds(1), nameof(ReconnectInterval));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ReconnectInterval, TimeSpan.FromDays(1), nameof(ReconnectInterval));
         ArgumentOutOfRangeException.ThrowIfNegative(ReconnectJitter, nameof(ReconnectJitter));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ReconnectJitter, 1.0, nameof(ReconnectJitter));
         ArgumentOutOfRangeException.ThrowIfLessThan(ShutdownTimeout, TimeSpan.Zero, nameof(ShutdownTimeout));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ShutdownTimeout, TimeSpan.FromDays(1), nameof(ShutdownTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferSize, WireLimits.MaxMessageLength, nameof(ReceiveBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, WireLimits.MaxMessageLength, nameof(SendBufferSize));

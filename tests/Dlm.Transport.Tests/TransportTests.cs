@@ -51,6 +51,16 @@ public sealed partial class TransportTests
     }
 
     [Fact]
+    public void AddressBook_LinkLocalPeerConnectingWithAScopeId_IsFound()
+    {
+        // A link-local peer configured as fe80::2 connects in as fe80::2%<interface> (spec §3.2: the address identifies it).
+        var book = new AddressBook(1, [new(1, [IPAddress.Parse("fe80::1")]), new(2, [IPAddress.Parse("fe80::2")])]);
+
+        Assert.True(book.TryGetNodeId(IPAddress.Parse("fe80::2%3"), out var nodeId));
+        Assert.Equal(2, nodeId);
+    }
+
+    [Fact]
     public async Task Start_LocalNodeWithTwoAddresses_RefusedAsTcpCannotServeAMultiHomedNode()
     {
         var ip = TestNet.AllocateAddresses(3);
@@ -59,6 +69,21 @@ public sealed partial class TransportTests
 
         var e = Assert.Throws<InvalidOperationException>(transport.Start);
         Assert.Contains("spec §3.1", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(nameof(TransportOptions.ReconnectInterval))]
+    [InlineData(nameof(TransportOptions.ShutdownTimeout))]
+    public void Options_TimeoutOverADay_Rejected(string setting)
+    {
+        // Beyond what a timer can wait (about 49 days) it would fail later, in the send loop or at shutdown.
+        var options = TestNet.Options(1, TestNet.AllocateAddresses(2));
+        options = setting == nameof(TransportOptions.ReconnectInterval)
+            ? options with { ReconnectInterval = TimeSpan.MaxValue }
+            : options with { ShutdownTimeout = TimeSpan.MaxValue };
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(setting, e.ParamName);
     }
 
     [Theory]

@@ -78,8 +78,7 @@ internal sealed class BenchHandler : IMessageHandler
             case MessageType.Request:
                 // Messages from one sender reach us one at a time (midcomms' per-peer receive lock).
                 var checker = Checkers[nodeId]!;
-                checker.Record(counter);
-                if (checker.Complete && Interlocked.Increment(ref _complete) == _peers)
+                if (checker.Record(counter) && Interlocked.Increment(ref _complete) == _peers)
                 {
                     _allReceived.TrySetResult();
                 }

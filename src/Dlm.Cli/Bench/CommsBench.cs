@@ -19,11 +19,12 @@ internal static class CommsBench
     {
         var addresses = o.Addresses();
         var total = o.TotalMessages;
+        var checkedRuns = new List<PhaseResult>(); // every DLM run's deliveries count, the warm-up's too
         if (o.Warmup > 0)
         {
-            // Warm-up runs, discarded: the JIT tiers both paths up before anything is measured.
+            // Warm-up runs, not timed: the JIT tiers both paths up before anything is measured.
             await RawTcpBaseline.ThroughputAsync(addresses, o.Port + 1, o.Warmup, ct).ConfigureAwait(false);
-            await RunPhaseAsync(o with { Messages = o.Warmup, ResetEveryMs = 0, RoundTrips = 1000 }, addresses, ct).ConfigureAwait(false);
+            checkedRuns.Add(await RunPhaseAsync(o with { Messages = o.Warmup, ResetEveryMs = 0, RoundTrips = 1000 }, addresses, ct).ConfigureAwait(false));
         }
 
         // Rounds alternate baseline and DLM so both see the same machine; medians are reported.
@@ -40,14 +41,15 @@ internal static class CommsBench
             runs.Add(await RunPhaseAsync(o with { Seed = o.Seed + round }, addresses, ct).ConfigureAwait(false));
         }
 
+        checkedRuns.AddRange(runs);
         var run = runs.OrderBy(r => r.Elapsed).ElementAt(runs.Count / 2); // the median run
         var seconds = run.Elapsed.TotalSeconds;
         var baseline = Percentiles.Median(baselineRates);
         return CommsBenchResult.Measured(o, seconds, baseline) with
         {
-            Lost = runs.Sum(r => r.Checkers.Sum(c => c.Lost)),
-            Duplicated = runs.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
-            Reordered = runs.Sum(r => r.Checkers.Sum(c => c.Reordered)),
+            Lost = checkedRuns.Sum(r => r.Checkers.Sum(c => c.Lost)),
+            Duplicated = checkedRuns.Sum(r => r.Checkers.Sum(c => c.Duplicated)),
+            Reordered = checkedRuns.Sum(r => r.Checkers.Sum(c => c.Reordered)),
             RttP50 = Percentiles.Median(runs.Select(r => r.Rtt.Ours.At(0.5))),
             CpuNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.Total.TotalNanoseconds / total)),
             CpuUserNanosecondsPerMessage = Percentiles.Median(runs.Select(r => r.Cpu.User.TotalNanoseconds / total)),

@@ -16,13 +16,16 @@ internal sealed class DeliveryChecker(long expected)
     public long Lost => Expected - Distinct;
     public bool Complete => Distinct == Expected;
 
-    /// <summary>Records one arrival; called by one receive loop at a time for a given sender.</summary>
-    public void Record(long counter)
+    /// <summary>
+    /// Records one arrival; called by one receive loop at a time for a given sender. True only for the
+    /// arrival that completes the set: a duplicate after it must not count the sender complete again.
+    /// </summary>
+    public bool Record(long counter)
     {
         if (counter < 0 || counter >= Expected)
         {
             Reordered++;
-            return;
+            return false;
         }
 
         ref var word = ref _seen[counter >> 6];
@@ -30,7 +33,7 @@ internal sealed class DeliveryChecker(long expected)
         if ((word & bit) != 0)
         {
             Duplicated++;
-            return;
+            return false;
         }
 
         word |= bit;
@@ -41,5 +44,6 @@ internal sealed class DeliveryChecker(long expected)
         }
 
         _next = counter + 1;
+        return Complete;
     }
 }

@@ -168,7 +168,7 @@ internal static class RawTcpBaseline
         var offset = 0;
         while (FrameReader.TryReadFrame(data[offset..], out var length) == OperationStatus.Done)
         {
-            checker.Record(BenchMessages.GetCounter(data[offset..]));
+            _ = checker.Record(BenchMessages.GetCounter(data[offset..]));
             offset += length;
         }
 
