@@ -55,22 +55,12 @@ public sealed partial class LockspaceEngine
                 return (Errno.BadRequest, 0);
             }
 
-            resource ??= Acquire(shard, hashed);
-            if (resource.References == 0)
+            if (resource is not null && CopyOf(resource.Rsb, from, rl.LockId) is { } existing)
             {
-                resource.References++;
+                return (Errno.Exists, existing.Id); // sent again by a recovery that missed our reply (spec §5.8)
             }
-            else
-            {
-                var existing = resource.Rsb.Granted.Concat(resource.Rsb.Converting).Concat(resource.Rsb.Waiting)
-                    .OfType<MasterCopy>().FirstOrDefault(c => c.OwnerNode == from && c.OwnerLockId == rl.LockId);
-                if (existing is not null)
-                {
-                    return (Errno.Exists, existing.Id);
-                }
 
-                resource.References++;
-            }
+            resource = Acquire(shard, hashed); // the copy's reference; a cached resource is in use again
 
             resource.Master = LocalNodeId;
             var copy = new MasterCopy(resource, NextLockId(shard), from, rl.LockId, rl.RequestedMode, rl.ExFlags, (rl.Asts & AstFlags.Blocking) != 0)

@@ -280,6 +280,31 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task RecoveryAbortedBeforeTheRebuildsReplyArrived_TheNewMasterKeepsOneCopy()
+    {
+        // spec §5.8: the new master made the copy but its LOCK_REPLY was lost to the abort; the next recovery
+        // sends the RCOM_LOCK again, and the master answers -EEXIST with the copy it has instead of a second one.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(2, [1, 2], "replied/");
+        await cluster[3].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 3 masters it
+        var (reader1, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        var (reader2, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        cluster.Fail(3);
+
+        await AbortFirstRecoveryAsync(cluster, (_, rcom) => rcom.Type == RcomType.LockReply);
+
+        var master = cluster[1].Dump().Single(r => r.Name.AsSpan().SequenceEqual(name)).Master;
+        var locks = cluster[master].Dump().Single(r => r.Name.AsSpan().SequenceEqual(name)).Locks;
+        Assert.Equal([(1, LockMode.ProtectedRead), (2, LockMode.ProtectedRead)], locks.Select(l => (l.Node, l.Granted)).Order());
+
+        // Both owners name the copies the master has: once both unlock, an EX is granted.
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(reader1));
+        Assert.Equal(Errno.Unlocked, cluster[2].Unlock(reader2));
+        var (_, result) = await cluster[master == 1 ? 2 : 1].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+    }
+
+    [Fact]
     public async Task RecoveryAbortedAfterTakingOverAResource_TheNextOneStillRecoversItsValueBlock()
     {
         // spec §5.8 finalize: a resource recovery made us master of takes its LVB from the locks rebuilt on it.
