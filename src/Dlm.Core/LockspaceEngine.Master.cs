@@ -134,16 +134,16 @@ public sealed partial class LockspaceEngine
     }
 
     // The master copy of the owner's lock (node, its lock id) on this resource, if there is one.
-    private static MasterCopy? CopyOf(Rsb rsb, int node, uint ownerLockId)
+    private static MasterCopy? CopyOf(Rsb rsb, int node, uint ownerLockId) =>
+        CopyIn(rsb.Granted, node, ownerLockId) ?? CopyIn(rsb.Converting, node, ownerLockId) ?? CopyIn(rsb.Waiting, node, ownerLockId);
+
+    private static MasterCopy? CopyIn(List<Lkb> queue, int node, uint ownerLockId)
     {
-        foreach (var queue in (List<Lkb>[])[rsb.Granted, rsb.Converting, rsb.Waiting])
+        foreach (var lkb in queue)
         {
-            foreach (var lkb in queue)
+            if (lkb is MasterCopy copy && copy.OwnerNode == node && copy.OwnerLockId == ownerLockId)
             {
-                if (lkb is MasterCopy copy && copy.OwnerNode == node && copy.OwnerLockId == ownerLockId)
-                {
-                    return copy;
-                }
+                return copy;
             }
         }
 

@@ -62,9 +62,9 @@ internal sealed class PeerIncarnations(MessagingNode messaging) : IDisposable
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (IsRetired(nodeId, incarnation) || !_current.TryGetValue(nodeId, out var current) || current != incarnation)
+            if (!_current.TryGetValue(nodeId, out var current) || current != incarnation)
             {
-                return; // its count went with the close
+                return; // closed already (the current incarnation is never a retired one): its count went with the close
             }
 
             messaging.RemoveMember(nodeId);
