@@ -119,15 +119,16 @@ public sealed partial class PeerConnection
     private void ReceiveLoop(Socket socket)
     {
         var reason = "EOF";
-        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0, minimumSegmentSize: _options.ReceiveBufferSize, useSynchronizationContext: false));
+        var pipe = new Pipe(new PipeOptions(_options.ReceiveMemoryPool, pauseWriterThreshold: 0, minimumSegmentSize: _options.ReceiveBufferSize, useSynchronizationContext: false));
         var scratch = new byte[WireLimits.MaxMessageLength]; // a message split across buffer segments is joined here
         var spinTicks = (long)(_options.ReceiveSpinTime.TotalSeconds * Stopwatch.Frequency);
+        var read = 0;
         try
         {
             while (!_stop.IsCancellationRequested)
             {
-                var memory = pipe.Writer.GetMemory(_options.ReceiveBufferSize);
-                var read = socket.Receive(memory.Span, SocketFlags.None, out var error);
+                var memory = pipe.Writer.GetMemory(NextReadSize(read));
+                read = socket.Receive(memory.Span, SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
                 {
                     // Read again after every wake-up, timed out or not: an error pending alone is not
@@ -192,6 +193,15 @@ public sealed partial class PeerConnection
             SocketClosed(socket, reason);
         }
     }
+
+    // What the next read asks the pipe for. After a read of a whole message's worth or more, a full
+    // buffer (ReceiveBufferSize), which the pipe takes from a fresh segment unless the current one
+    // still has that much room: a stream reads in large pieces. After a shorter read, whatever room
+    // the current segment has left. A peer that trickles a message a few bytes at a time then fills
+    // one segment instead of taking a fresh one per read: the incomplete message this thread holds
+    // (at most 4,095 bytes, spec §3.5) spans at most two segments (the one it started in and one
+    // more), where it could span one per read, up to one per byte (4,095 × 64 KiB), before.
+    private int NextReadSize(int lastRead) => lastRead >= WireLimits.MaxMessageLength ? _options.ReceiveBufferSize : 1;
 
     // Nothing to read: look again for ReceiveSpinTime (50 µs) before sleeping in poll(). An answer in
     // a conversation (a lock request's reply) usually comes back within that, and a thread that is

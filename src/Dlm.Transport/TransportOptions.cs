@@ -7,6 +7,9 @@ namespace Dlm.Transport;
 /// <summary>Transport settings (spec §3, §6.1). Defaults are the kernel's.</summary>
 public sealed record TransportOptions
 {
+    // Largest ReceiveBufferSize and SendBufferSize: each connection allocates a few buffers of these sizes.
+    private const int MaxBufferSize = 16 * 1024 * 1024;
+
     /// <summary>Who we are and where everyone is.</summary>
     public required AddressBook Addresses { get; init; }
 
@@ -28,7 +31,7 @@ public sealed record TransportOptions
     /// <summary>Listen backlog (spec §3.2: 128).</summary>
     public int ListenBacklog { get; init; } = 128;
 
-    /// <summary>Size of one socket read; the receive backlog per connection is bounded by it (default 64 KiB).</summary>
+    /// <summary>Size of one socket read (default 64 KiB, at most 16 MiB); a connection holds a few of these at most.</summary>
     public int ReceiveBufferSize { get; init; } = 64 * 1024;
 
     /// <summary>
@@ -40,7 +43,7 @@ public sealed record TransportOptions
     public TimeSpan ReceiveSpinTime { get; init; } = TimeSpan.FromMicroseconds(50);
 
     /// <summary>
-    /// Most bytes coalesced into one socket write (default 64 KiB). A sender whose commit leaves three
+    /// Most bytes coalesced into one socket write (default 64 KiB, at most 16 MiB). A sender whose commit leaves three
     /// quarters of this waiting, with no write in progress, writes them itself.
     /// </summary>
     public int SendBufferSize { get; init; } = 64 * 1024;
@@ -50,6 +53,9 @@ public sealed record TransportOptions
 
     /// <summary>Seed of the reconnect jitter, so runs are reproducible.</summary>
     public int RandomSeed { get; init; } = 21064;
+
+    /// <summary>Where receive buffers come from (null: the shared pool). Tests count what a connection holds.</summary>
+    internal System.Buffers.MemoryPool<byte>? ReceiveMemoryPool { get; init; }
 
     /// <summary>Logging.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
@@ -69,7 +75,9 @@ public sealed record TransportOptions
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ShutdownTimeout, TimeSpan.FromDays(1), nameof(ShutdownTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(ListenBacklog, 1, nameof(ListenBacklog));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferSize, WireLimits.MaxMessageLength, nameof(ReceiveBufferSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ReceiveBufferSize, MaxBufferSize, nameof(ReceiveBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, WireLimits.MaxMessageLength, nameof(SendBufferSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(SendBufferSize, MaxBufferSize, nameof(SendBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveSpinTime, TimeSpan.Zero, nameof(ReceiveSpinTime));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ReceiveSpinTime, TimeSpan.FromMilliseconds(1), nameof(ReceiveSpinTime));
     }

@@ -8,6 +8,30 @@ namespace Dlm.Transport.Tests;
 /// <summary>The byte stream itself: coalesced writes, whole messages after a reset, a bounded receive backlog.</summary>
 public sealed partial class TransportTests
 {
+    // spec §3.5: a connection holds one incomplete message at most, and the buffers it reads into stay
+    // bounded even when a peer sends that message a byte at a time: each short read goes into the room
+    // left in the current buffer, not into a fresh one (before, each read took a 64 KiB buffer of its
+    // own, and a 4,096-byte message trickled in could hold up to 256 MiB).
+    [Fact]
+    public async Task Receive_MessageTrickledAByteAtATime_HoldsAtMostTwoBuffersAndDeliversIt()
+    {
+        var ip = TestNet.AllocateAddresses(2);
+        var pool = new CountingMemoryPool();
+        var handler = new RecordingHandler(1);
+        await using var transport = TestNet.Start(TestNet.Options(1, ip) with { ReceiveMemoryPool = pool }, handler);
+        using var peer = await TestNet.ConnectRawAsync(ip[1], ip[0]);
+
+        var big = TestNet.Frame(2, 1, WireLimits.MaxMessageLength);
+        await peer.SendAsync(TestNet.Frame(2, 0, 64)); // a stream's first read: nothing held after it
+        await TestNet.SendChunkedAsync(peer, big, () => 1);
+        await peer.SendAsync(TestNet.Frame(2, 2, 100));
+
+        await handler.WaitForMessagesAsync(2, 3, Timeout);
+        Assert.Equal([0u, 1u, 2u], handler.MessagesFrom(2).Select(TestNet.CounterOf));
+        Assert.Equal(big, handler.MessagesFrom(2)[1]);
+        Assert.InRange(pool.MostHeld, 1, 2);
+    }
+
     // spec §3.4: queued messages go out coalesced. The test queues them all under the peer lock, so the send
     // loop finds every one queued at its first claim, however the threads are scheduled.
     [Fact]

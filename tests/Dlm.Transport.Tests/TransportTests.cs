@@ -87,6 +87,23 @@ public sealed partial class TransportTests
     }
 
     [Theory]
+    [InlineData(nameof(TransportOptions.ReceiveBufferSize), 4095)]
+    [InlineData(nameof(TransportOptions.ReceiveBufferSize), (16 * 1024 * 1024) + 1)]
+    [InlineData(nameof(TransportOptions.SendBufferSize), 4095)]
+    [InlineData(nameof(TransportOptions.SendBufferSize), int.MaxValue)]
+    public void Options_BufferSizeOutside4KiBTo16MiB_Rejected(string setting, int size)
+    {
+        // Every connection allocates buffers of these sizes: a huge one would fail in the receive thread or send loop.
+        var options = TestNet.Options(1, TestNet.AllocateAddresses(2));
+        options = setting == nameof(TransportOptions.ReceiveBufferSize)
+            ? options with { ReceiveBufferSize = size }
+            : options with { SendBufferSize = size };
+
+        var e = Assert.Throws<ArgumentOutOfRangeException>(options.Validate);
+        Assert.Equal(setting, e.ParamName);
+    }
+
+    [Theory]
     [InlineData(-1)]
     [InlineData(1001)]
     public void Options_ReceiveSpinTimeOutside0To1Ms_Rejected(int microseconds)
