@@ -138,9 +138,9 @@ public sealed partial class LockspaceEngine
             ThrowIfFenced();
             ThrowIfReleased(engineLock);
             ThrowIfInvalid(LockArguments.ValidateLock(mode, flags | LockFlags.Convert, 0, engineLock.GrantedMode));
-            if (engineLock.Pending is not null)
+            if (engineLock.Pending is not null || engineLock.CancelSent)
             {
-                return Errno.Busy;
+                return Errno.Busy; // also while a CANCEL awaits its reply: that reply, or recovery, must not end this conversion
             }
 
             result = IsLocal(engineLock.Resource)

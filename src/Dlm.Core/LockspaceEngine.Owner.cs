@@ -152,8 +152,10 @@ public sealed partial class LockspaceEngine
                     OnResult(shard, engineLock, message, extra, ref outgoing, completions);
                     if (engineLock.Overlap == LockFlags.Cancel && message.Result == Errno.InProgress)
                     {
-                        // Queued on the master while a cancel waited for this reply: send it now (spec §4.19).
+                        // Queued on the master while a cancel waited for this reply: send it now (spec §4.19), marked
+                        // as sent, so a master failing before its CANCEL_REPLY still ends it as cancelled (§5.7 step 8).
                         outgoing.Add(resource.Master, OwnerMessage(MessageType.Cancel, engineLock, engineLock.RemoteId), null);
+                        engineLock.CancelSent = true;
                     }
 
                     engineLock.Overlap = LockFlags.None;

@@ -363,6 +363,34 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task CancelReleasedByAQueuedReply_LostWithTheMaster_TheRequestEndsCancelled()
+    {
+        // spec §4.19: a cancel issued while the request is on its way waits for the reply, and a reply saying
+        // "queued" sends it. If the master fails before its CANCEL_REPLY, recovery finishes the cancel
+        // (spec §5.7 step 8) as for any cancel in flight. Before, that CANCEL was not marked as sent, so the
+        // request was rebuilt on the new master and granted to a caller who had cancelled it.
+        await using var cluster = new InMemoryCluster(3);
+        var name = Name("cancel-lost");
+        await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout); // node 3 masters and holds it
+        var cancelled = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 3 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                cancelled.TrySetResult(cluster[1].Cancel(cluster[1].OwnLock(message.RemoteId)!)); // waits for this reply
+                cluster.Fail(3); // the CANCEL this reply releases is lost with node 3
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        Assert.Equal(Errno.InProgress, await cancelled.Task.WaitAsync(Timeout));
+        cluster.Delivering = null;
+
+        await cluster.RecoverAsync([1, 2]);
+        var (_, result) = await request.WaitAsync(Timeout);
+        Assert.Equal(Errno.Cancelled, result);
+    }
+
+    [Fact]
     public async Task UnlockWhileStopped_IsDoneWhenRecoveryEnds()
     {
         await using var cluster = new InMemoryCluster(2);

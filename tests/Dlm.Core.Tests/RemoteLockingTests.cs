@@ -30,6 +30,41 @@ public sealed class RemoteLockingTests
         Assert.Equal((Errno.Ok, LockMode.ProtectedRead), (readResult, reader.Mode));
     }
 
+    [Fact]
+    public async Task Convert_WhileACancelAwaitsItsReply_IsBusy()
+    {
+        // spec §4.19: a cancel that loses the race with the grant is answered 0 after the GRANT. Until that
+        // answer, the lock still has a cancel in flight, and a conversion must wait (-EBUSY, as the kernel):
+        // otherwise a master failing before the answer would end the new conversion as cancelled.
+        var name = Encoding.ASCII.GetBytes("cancel-race");
+        await using var cluster = new InMemoryCluster(3);
+        var (holder, _) = await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout); // node 3 masters it
+        var queued = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var converted = new TaskCompletionSource<Task<int>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 3 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                queued.TrySetResult(cluster[1].OwnLock(message.RemoteId)!);
+            }
+            else if (from == 1 && to == 3 && message.Type == MessageType.Cancel)
+            {
+                cluster[3].Unlock(holder); // the grant goes out before the cancel is seen: the cancel finds nothing to cancel
+            }
+            else if (from == 3 && to == 1 && message.Type == MessageType.CancelReply)
+            {
+                converted.TrySetResult(cluster[1].ConvertAsync(queued.Task.Result, LockMode.ProtectedRead).AsTask()); // granted, cancel unanswered
+            }
+        };
+
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        var waiting = await queued.Task.WaitAsync(Timeout);
+        Assert.Equal(Errno.InProgress, cluster[1].Cancel(waiting));
+        var (granted, result) = await request.WaitAsync(Timeout);
+        Assert.Equal((Errno.Ok, LockMode.Exclusive), (result, granted.Mode));
+        Assert.Equal(Errno.Busy, await (await converted.Task.WaitAsync(Timeout)).WaitAsync(Timeout));
+    }
+
     [Theory]
     [MemberData(nameof(Names))]
     public async Task ValueBlock_WrittenOnOneNode_ReadOnAnother(string text)
