@@ -49,6 +49,18 @@ internal sealed class EtcdCluster : IAsyncDisposable
         _processes[index]?.WaitForExit();
     }
 
+    /// <summary>SIGKILL member <paramref name="index"/> and start it again on its data; returns once etcd is healthy.</summary>
+    public async Task RestartAsync(int index)
+    {
+        Kill(index);
+        _processes[index]?.Dispose();
+        Start(index);
+        await WaitHealthyAsync();
+    }
+
+    /// <summary>Runs etcdctl against the cluster (API v3) and returns what it printed.</summary>
+    public string Etcdctl(string arguments) => Run("etcdctl", $"--endpoints={string.Join(",", Endpoints)} {arguments}");
+
     /// <summary>The member that is the raft leader now (asks each member with etcdctl).</summary>
     public int Leader()
     {
@@ -92,6 +104,7 @@ internal sealed class EtcdCluster : IAsyncDisposable
     {
         var m = _members[index];
         var initial = string.Join(",", _members.Select(x => $"{x.Name}=http://127.0.0.1:{x.PeerPort}"));
+        // On a restart the data directory decides; the initial-cluster flags are then ignored.
         var start = new ProcessStartInfo("etcd") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in new[]
         {

@@ -65,6 +65,32 @@ public sealed class EtcdMembershipTests
         await fenced.Task.WaitAsync(Timeout); // and its fence timer fires
     }
 
+    // A node that fenced itself must stop renewing its lease, even while its keep-alives still go through and
+    // only their answers are late (an etcd leader election, a stalled stream): its keys expire and the others
+    // see it fail. Before, the keep-alives went on, etcd kept the lease, and the others waited at every barrier
+    // for a node that could no longer act.
+    [Fact]
+    public async Task FencedNode_StopsRenewingItsLease_TheOthersSeeItFail()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var one = await ConnectAsync(etcd, 1);
+        await using var two = await ConnectAsync(etcd, 2);
+        await one.JoinAsync("ls", CancellationToken.None);
+        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+        await two.JoinAsync("ls", CancellationToken.None);
+        await NextAsync(views);
+
+        var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var registration = two.Liveness.Register(() => fenced.TrySetResult());
+        two.IgnoreKeepAliveAcks(true);
+        await fenced.Task.WaitAsync(Timeout);
+        await two.KeepAliveLoop.WaitAsync(Timeout); // no keep-alive after the fence
+
+        var failed = await NextAsync(views);
+        Assert.Equal((2, LeaveReason.ProcessDown), (failed.Left.Single().Member.NodeId, failed.Left.Single().Reason));
+        Assert.False(two.IsLive);
+    }
+
     [Fact]
     public async Task StopBarrier_WaitsForEveryMember_SupersededByANewerView()
     {

@@ -10,49 +10,66 @@ namespace Dlm.Membership.Etcd;
 public sealed partial class EtcdMembershipProvider
 {
     // Keep-alives every TTL/3 on one stream; each acknowledgement moves the liveness clock (a new stream after an error).
+    // Once fenced, no more: a fenced node's lease must run out, so the others see its keys expire and recover
+    // (renewing it would keep a node that can no longer act a member, and every barrier waiting for it).
     private async Task KeepAliveAsync()
     {
         var every = TimeSpan.FromTicks(_options.Ttl.Ticks / 3);
-        while (!_stop.IsCancellationRequested && !_liveness.IsCancellationRequested)
+        using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _liveness.Token);
+        while (!ended.IsCancellationRequested)
         {
             try
             {
-                using var call = _etcd.LeaseClient.LeaseKeepAlive(cancellationToken: _stop.Token);
-                var acks = Task.Run(async () =>
-                {
-                    while (await call.ResponseStream.MoveNext(_stop.Token).ConfigureAwait(false))
-                    {
-                        if (call.ResponseStream.Current.TTL <= 0)
-                        {
-                            Fence("etcd says the lease expired");
-                            return;
-                        }
-
-                        Interlocked.Exchange(ref _lastAck, _time.GetTimestamp());
-                    }
-                });
+                using var call = _etcd.LeaseClient.LeaseKeepAlive(cancellationToken: ended.Token);
+                var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, ended.Token));
                 while (!acks.IsCompleted)
                 {
                     if (!_pauseKeepAlive)
                     {
-                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }).ConfigureAwait(false);
+                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, ended.Token).ConfigureAwait(false);
                     }
 
-                    await Task.WhenAny(acks, Task.Delay(every, _time, _stop.Token)).ConfigureAwait(false);
+                    await Task.WhenAny(acks, Task.Delay(every, _time, ended.Token)).ConfigureAwait(false);
                 }
 
                 await acks.ConfigureAwait(false);
             }
-            catch (Exception e) when (!_stop.IsCancellationRequested && IsUnreachable(e))
+            catch (Exception e) when (!ended.IsCancellationRequested && IsUnreachable(e))
             {
                 // etcd gone or restarting: try again; the liveness clock decides when we are no longer a member.
                 EtcdLog.CallFailed(_logger, "keep-alive", e.Message);
-                await Task.Delay(TimeSpan.FromMilliseconds(200), _time, _stop.Token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ended.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (_stop.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
+            catch (Exception e) when (ended.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
             {
-                return;
+                return; // stopping, or fenced
             }
+        }
+    }
+
+    private async Task ReadKeepAliveAcksAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call, CancellationToken ct)
+    {
+        try
+        {
+            while (await call.ResponseStream.MoveNext(ct).ConfigureAwait(false))
+            {
+                if (_ignoreAcks)
+                {
+                    continue;
+                }
+
+                if (call.ResponseStream.Current.TTL <= 0)
+                {
+                    Fence("etcd says the lease expired");
+                    return;
+                }
+
+                Interlocked.Exchange(ref _lastAck, _time.GetTimestamp());
+            }
+        }
+        catch (Exception e) when (ct.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
+        {
+            // the stream ends with the loop
         }
     }
 
@@ -81,8 +98,11 @@ public sealed partial class EtcdMembershipProvider
         }
     }
 
-    // The members and stop markers at one revision; a view of generation = that revision.
-    private async Task<MembershipView> ListAsync(Space space, long revision, CancellationToken ct)
+    // The members and stop markers at one revision; a view of generation = that revision. Revision 0 (after a
+    // compaction) lists the newest state: the change's own revision is lost, so the store's is used, and only
+    // if the members differ from the last view's. Unchanged members keep the generation every node agreed on
+    // (a quiet lockspace whose watch had to resume after a compaction must not start a change nobody else sees).
+    private async Task<(MembershipView View, long Revision, bool Changed)> ListAsync(Space space, long revision, CancellationToken ct)
     {
         var prefix = Key(space, "");
         var listed = await CallAsync(() => _etcd.KVClient.RangeAsync(new RangeRequest
@@ -92,18 +112,24 @@ public sealed partial class EtcdMembershipProvider
         lock (space.Lock)
         {
             var before = space.Members.Values.ToList();
+            var tombstones = new Dictionary<int, long>();
             space.Members.Clear();
             space.Stopped.Clear();
             foreach (var kv in listed.Kvs)
             {
-                Apply(space, kv.Key.ToStringUtf8(), kv.Value.ToStringUtf8(), put: true);
+                Apply(space, kv.Key.ToStringUtf8(), kv.Value.ToStringUtf8(), put: true, tombstones);
             }
 
-            // After a compaction (revision 0: the newest) the change's own revision is lost; the store's is used.
-            space.Generation = revision == 0 ? listed.Header.Revision : revision;
-            var view = ViewLocked(space, before, tombstones: []);
+            var changed = revision != 0 || space.Members.Count != before.Count
+                || before.Any(b => !space.Members.TryGetValue(b.NodeId, out var m) || m != b);
+            if (changed)
+            {
+                space.Generation = revision == 0 ? listed.Header.Revision : revision;
+            }
+
+            var view = ViewLocked(space, before, tombstones);
             space.Signal();
-            return view;
+            return (view, listed.Header.Revision, changed);
         }
     }
 
@@ -126,9 +152,15 @@ public sealed partial class EtcdMembershipProvider
                     if (response.CompactRevision > 0 || response.Canceled)
                     {
                         EtcdLog.Relisting(_logger, space.Name, response.CompactRevision);
-                        var view = await ListAsync(space, 0, space.Stop.Token).ConfigureAwait(false);
-                        Publish(space, view);
-                        next = view.Generation + 1;
+                        var (view, revision, changed) = await ListAsync(space, 0, space.Stop.Token).ConfigureAwait(false);
+                        if (changed)
+                        {
+                            Publish(space, view);
+                        }
+
+                        Relisted?.Invoke(space.Name, changed);
+
+                        next = revision + 1;
                         break;
                     }
 
@@ -158,7 +190,7 @@ public sealed partial class EtcdMembershipProvider
         lock (space.Lock)
         {
             var before = space.Members.Values.ToList();
-            var tombstones = new HashSet<int>();
+            var tombstones = new Dictionary<int, long>();
             var membersChanged = false;
             var memberRevision = 0L;
             foreach (var e in response.Events)
@@ -166,17 +198,12 @@ public sealed partial class EtcdMembershipProvider
                 var key = e.Kv.Key.ToStringUtf8();
                 last = Math.Max(last, e.Kv.ModRevision);
                 var put = e.Type == Event.Types.EventType.Put;
-                if (Apply(space, key, e.Kv.Value.ToStringUtf8(), put))
+                if (Apply(space, key, e.Kv.Value.ToStringUtf8(), put, tombstones))
                 {
                     // The generation is the revision of the membership change itself, the same on every node
                     // however the watch batches events (stop markers share the prefix).
                     membersChanged = true;
                     memberRevision = Math.Max(memberRevision, e.Kv.ModRevision);
-                }
-
-                if (put && key.StartsWith(space.Prefix + "leaving/", StringComparison.Ordinal) && int.TryParse(key.AsSpan(key.LastIndexOf('/') + 1), CultureInfo.InvariantCulture, out var id))
-                {
-                    tombstones.Add(id);
                 }
             }
 
@@ -197,8 +224,9 @@ public sealed partial class EtcdMembershipProvider
         return last;
     }
 
-    // True when a member key changed.
-    private static bool Apply(Space space, string key, string value, bool put)
+    // True when a member key changed. A tombstone (leaving/<id> = the leaver's lease) is collected. A value
+    // that does not parse (not written by this provider) is logged and skipped, never thrown: the watch goes on.
+    private bool Apply(Space space, string key, string value, bool put, Dictionary<int, long> tombstones)
     {
         var slash = key.LastIndexOf('/');
         if (!int.TryParse(key.AsSpan(slash + 1), CultureInfo.InvariantCulture, out var id))
@@ -211,28 +239,47 @@ public sealed partial class EtcdMembershipProvider
         {
             case "members" when put:
                 var parts = value.Split(' ');
-                space.Members[id] = new Member(id, System.Net.IPAddress.Parse(parts[0]), long.Parse(parts[1], CultureInfo.InvariantCulture),
-                    parts.Length > 2 ? int.Parse(parts[2], CultureInfo.InvariantCulture) : 1);
+                if (parts.Length < 2 || !System.Net.IPAddress.TryParse(parts[0], out var address)
+                    || !long.TryParse(parts[1], CultureInfo.InvariantCulture, out var incarnation))
+                {
+                    EtcdLog.Malformed(_logger, key, value);
+                    return false;
+                }
+
+                space.Members[id] = new Member(id, address, incarnation,
+                    parts.Length > 2 && int.TryParse(parts[2], CultureInfo.InvariantCulture, out var weight) ? weight : 1);
                 return true;
             case "members":
                 return space.Members.Remove(id);
             case "stopped" when put:
-                space.Stopped[id] = long.Parse(value, CultureInfo.InvariantCulture);
+                if (long.TryParse(value, CultureInfo.InvariantCulture, out var generation))
+                {
+                    space.Stopped[id] = generation;
+                }
+                else
+                {
+                    EtcdLog.Malformed(_logger, key, value);
+                }
+
                 return false;
             case "stopped":
                 space.Stopped.Remove(id);
+                return false;
+            case "leaving" when put && long.TryParse(value, CultureInfo.InvariantCulture, out var lease):
+                tombstones[id] = lease;
                 return false;
             default:
                 return false;
         }
     }
 
-    private static MembershipView ViewLocked(Space space, List<Member> before, HashSet<int> tombstones)
+    // A member gone with a tombstone of its own incarnation left cleanly; any other gone member failed.
+    private static MembershipView ViewLocked(Space space, List<Member> before, Dictionary<int, long> tombstones)
     {
         var now = space.Members;
         var joined = now.Values.Where(m => !before.Any(b => b.NodeId == m.NodeId && b.Incarnation == m.Incarnation)).OrderBy(m => m.NodeId).ToList();
         var left = before.Where(b => !now.TryGetValue(b.NodeId, out var m) || m.Incarnation != b.Incarnation)
-            .Select(b => new LeftMember(b, tombstones.Contains(b.NodeId) ? LeaveReason.Leave : LeaveReason.ProcessDown)).ToList();
+            .Select(b => new LeftMember(b, tombstones.GetValueOrDefault(b.NodeId) == b.Incarnation ? LeaveReason.Leave : LeaveReason.ProcessDown)).ToList();
         return new MembershipView(space.Name, space.Generation, [.. now.Values.OrderBy(m => m.NodeId)], joined, left);
     }
 
@@ -304,6 +351,9 @@ public sealed partial class EtcdMembershipProvider
 
         [LoggerMessage(1403, LogLevel.Debug, "Node {NodeId} lockspace {Lockspace}: stop barrier of generation {Generation} (now {Current}) waits; stopped: {Stopped}")]
         public static partial void Waiting(ILogger logger, int nodeId, string lockspace, long generation, long current, string stopped);
+
+        [LoggerMessage(1404, LogLevel.Warning, "etcd key {Key} has a value this provider did not write ({Value}); ignored")]
+        public static partial void Malformed(ILogger logger, string key, string value);
 
         [LoggerMessage(1402, LogLevel.Information, "Lockspace {Lockspace}: the watch lost history (compacted at {Revision}); listing again")]
         public static partial void Relisting(ILogger logger, string lockspace, long revision);

@@ -33,6 +33,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     private ITimer? _fenceCheck;
     private long _lastAck;
     private volatile bool _pauseKeepAlive;
+    private volatile bool _ignoreAcks;
 
     private EtcdMembershipProvider(EtcdMembershipOptions options, long lease)
     {
@@ -121,7 +122,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             },
         }, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
         var revision = joined.Header.Revision;
-        var view = await ListAsync(space, revision, cancellationToken).ConfigureAwait(false);
+        var (view, _, _) = await ListAsync(space, revision, cancellationToken).ConfigureAwait(false);
         space.Watcher = Task.Run(() => WatchAsync(space, revision + 1), CancellationToken.None);
         return view;
     }
@@ -207,6 +208,15 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             await RevokeAsync(node.Kvs[0].Lease).ConfigureAwait(false); // every key of that process goes: a failure for the others
         }
     }
+
+    /// <summary>Test hook: told (lockspace, members changed) after a watch listed a lockspace again (compacted history).</summary>
+    internal event Action<string, bool>? Relisted;
+
+    /// <summary>The keep-alive loop (tests: it ends when the node fences itself).</summary>
+    internal Task KeepAliveLoop => _keepAlive;
+
+    /// <summary>Test hook: keep renewing the lease but take no notice of the answers, as when they come too late.</summary>
+    internal void IgnoreKeepAliveAcks(bool ignored) => _ignoreAcks = ignored;
 
     /// <summary>Test hook: stop (or resume) renewing the lease, as a paused or cut-off process would.</summary>
     internal void PauseKeepAlive(bool paused) => _pauseKeepAlive = paused;
