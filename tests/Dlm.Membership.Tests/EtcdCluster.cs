@@ -125,13 +125,16 @@ internal sealed class EtcdCluster : IAsyncDisposable
         _processes[index] = process;
     }
 
+    // A three-member etcd elects its leader over loopback; on two busy cores (CI builds and tests in parallel)
+    // that once took longer than 30 s, so the wait is 60 s and a failure shows what etcdctl said last.
     private async Task WaitHealthyAsync()
     {
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(30))
+        var health = "";
+        while (clock.Elapsed < TimeSpan.FromSeconds(60))
         {
-            if (Run("etcdctl", $"--endpoints={string.Join(",", Endpoints)} endpoint health --command-timeout=1s").Split('\n')
-                .Count(l => l.Contains("is healthy", StringComparison.Ordinal)) == _members.Count)
+            health = Run("etcdctl", $"--endpoints={string.Join(",", Endpoints)} endpoint health --command-timeout=1s");
+            if (health.Split('\n').Count(l => l.Contains("is healthy", StringComparison.Ordinal)) == _members.Count)
             {
                 return;
             }
@@ -139,7 +142,7 @@ internal sealed class EtcdCluster : IAsyncDisposable
             await Task.Delay(100);
         }
 
-        throw new InvalidOperationException("etcd did not become healthy within 30 s");
+        throw new InvalidOperationException($"etcd did not become healthy within 60 s; etcdctl said: {health}");
     }
 
     private static string Run(string file, string arguments)

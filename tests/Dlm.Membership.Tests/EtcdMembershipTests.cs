@@ -20,6 +20,51 @@ public sealed class EtcdMembershipTests
         return views.Current;
     }
 
+    // Nodes 1 and 2 members of "ls"; node 1's view stream is past node 2's join. Disposed views, two, one.
+    private sealed class TwoMembers : IAsyncDisposable
+    {
+        private TwoMembers(EtcdMembershipProvider one, EtcdMembershipProvider two, IAsyncEnumerator<MembershipView> views) =>
+            (One, Two, Views) = (one, two, views);
+
+        public EtcdMembershipProvider One { get; }
+
+        public EtcdMembershipProvider Two { get; }
+
+        public IAsyncEnumerator<MembershipView> Views { get; }
+
+        public static async Task<TwoMembers> JoinAsync(EtcdCluster etcd, double ttlOfTwo = 6)
+        {
+            var one = await ConnectAsync(etcd, 1);
+            EtcdMembershipProvider? two = null;
+            try
+            {
+                two = await ConnectAsync(etcd, 2, ttlOfTwo);
+                await one.JoinAsync("ls", CancellationToken.None);
+                var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+                await two.JoinAsync("ls", CancellationToken.None);
+                await NextAsync(views);
+                return new TwoMembers(one, two, views);
+            }
+            catch
+            {
+                if (two is not null)
+                {
+                    await two.DisposeAsync();
+                }
+
+                await one.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Views.DisposeAsync();
+            await Two.DisposeAsync();
+            await One.DisposeAsync();
+        }
+    }
+
     [Fact]
     public async Task Join_Leave_Views_GenerationsAreRevisions_LeaveIsNotAFailure()
     {
@@ -46,12 +91,8 @@ public sealed class EtcdMembershipTests
     public async Task LeaseExpiry_IsAFailure_AndTheSilentNodeFencesItself()
     {
         await using var etcd = await EtcdCluster.StartAsync();
-        await using var one = await ConnectAsync(etcd, 1);
-        await using var two = await ConnectAsync(etcd, 2, ttl: 2);
-        await one.JoinAsync("ls", CancellationToken.None);
-        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
-        await two.JoinAsync("ls", CancellationToken.None);
-        await NextAsync(views);
+        await using var members = await TwoMembers.JoinAsync(etcd, ttlOfTwo: 2);
+        var (two, views) = (members.Two, members.Views);
 
         var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = two.Liveness.Register(() => fenced.TrySetResult());
@@ -73,12 +114,8 @@ public sealed class EtcdMembershipTests
     public async Task FencedNode_StopsRenewingItsLease_TheOthersSeeItFail()
     {
         await using var etcd = await EtcdCluster.StartAsync();
-        await using var one = await ConnectAsync(etcd, 1);
-        await using var two = await ConnectAsync(etcd, 2);
-        await one.JoinAsync("ls", CancellationToken.None);
-        await using var views = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
-        await two.JoinAsync("ls", CancellationToken.None);
-        await NextAsync(views);
+        await using var members = await TwoMembers.JoinAsync(etcd);
+        var (two, views) = (members.Two, members.Views);
 
         var fenced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using var registration = two.Liveness.Register(() => fenced.TrySetResult());
