@@ -78,6 +78,12 @@ public sealed class EngineLock : Lkb
     /// <summary>A REQUEST or up-CONVERT is out and its reply has not arrived (a "waiter", spec §5.7).</summary>
     internal bool AwaitingReply { get; set; }
 
+    /// <summary>
+    /// Marked by recovery step 8 for step 14 (spec §5.7; the kernel's DLM_IFL_RESEND): the request or conversion goes
+    /// again, unless a saved REQUEST_REPLY replayed before step 14 settles it first (a LOOKUP answered as a REQUEST).
+    /// </summary>
+    internal bool ResendPending { get; set; }
+
     /// <summary>A CANCEL went to the master and its reply has not arrived.</summary>
     internal bool CancelSent { get; set; }
 

@@ -131,6 +131,7 @@ public sealed partial class LockspaceEngine
                     break;
                 case MessageType.RequestReply:
                     engineLock.AwaitingReply = false;
+                    engineLock.ResendPending = false; // a saved answer replayed after recovery settles the lock (step 8)
                     if (resource.Master == 0 && message.Result is not (Errno.BadRequest or Errno.NotBlock))
                     {
                         MasterFound(shard, resource, from, engineLock, ref outgoing, completions); // the directory node was the master

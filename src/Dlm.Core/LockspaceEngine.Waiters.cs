@@ -20,18 +20,22 @@ public sealed partial class LockspaceEngine
             {
                 if (resource.AwaitingMaster is { } awaiting)
                 {
-                    // Waiting for LOOKUP_REPLY: always re-done, the directory was rebuilt; one cancelled or
-                    // force-unlocked meanwhile completes instead, as the lookup reply would have done (spec §4.19).
+                    // Waiting for LOOKUP_REPLY: re-done, the directory was rebuilt; one cancelled or force-unlocked
+                    // meanwhile completes instead, as the lookup reply would have done (spec §4.19). The one that sent
+                    // the LOOKUP stays reachable by id: a directory node that masters the name answered it as a REQUEST
+                    // (spec §4.17) and holds a copy, and that answer, saved while we were stopped, is replayed before
+                    // step 14 and settles the lock, a cancel or unlock included; without one it is done at step 14.
                     foreach (var waiter in awaiting.Where(w => !w.Released))
                     {
-                        _locks.TryRemove(waiter.Id, out _);
                         waiter.AwaitingReply = false;
-                        if (waiter.Overlap != LockFlags.None)
+                        var sentTheLookup = _locks.TryGetValue(waiter.Id, out var routed) && routed == waiter;
+                        if (waiter.Overlap != LockFlags.None && !sentTheLookup)
                         {
                             FinishOverlapped(shard, waiter, completions);
                             continue;
                         }
 
+                        waiter.ResendPending = true;
                         resend.Add((waiter, waiter.RequestedMode, waiter.Flags));
                     }
 
@@ -67,6 +71,7 @@ public sealed partial class LockspaceEngine
                 {
                     engineLock.AwaitingReply = false;
                     engineLock.Status = QueueStatus.None; // not rebuilt: requested again after recovery
+                    engineLock.ResendPending = true;
                     resend.Add((engineLock, engineLock.RequestedMode, engineLock.Flags));
                 }
                 else if (engineLock.AwaitingReply)
@@ -74,6 +79,7 @@ public sealed partial class LockspaceEngine
                     // An up-conversion without its reply: rebuilt as granted at its mode, re-sent after
                     // recovery (the mainline 7.0 handling of middle conversions, spec §5.7, §9.5.4).
                     engineLock.AwaitingReply = false;
+                    engineLock.ResendPending = true;
                     resend.Add((engineLock, engineLock.RequestedMode, engineLock.Flags));
                     engineLock.RequestedMode = LockMode.Invalid;
                     engineLock.Status = QueueStatus.Granted;
@@ -109,12 +115,17 @@ public sealed partial class LockspaceEngine
             var completions = new List<(TaskCompletionSource<int>, int)>();
             using (shard.Lock.EnterScope())
             {
-                if (engineLock.Released)
+                if (engineLock.Released || !engineLock.ResendPending)
                 {
-                    continue;
+                    continue; // gone, or settled by a replayed answer
                 }
 
-                if (engineLock.IsConversion)
+                engineLock.ResendPending = false;
+                if (engineLock.Overlap != LockFlags.None)
+                {
+                    FinishOverlapped(shard, engineLock, completions); // the LOOKUP's sender, cancelled, with no answer saved
+                }
+                else if (engineLock.IsConversion)
                 {
                     ReissueConversion(shard, engineLock, mode, flags, ref outgoing, completions);
                 }

@@ -363,6 +363,72 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task LookupAnsweredAsARequest_CancelledWhileTheAskerWasStopped_TheMastersCopyIsCancelledToo()
+    {
+        // spec §4.17, §4.19, §5.7: the directory node masters the name and answers the LOOKUP as a REQUEST ("queued"),
+        // so the master already holds a copy. The asker cancels and stops before that answer: the answer is saved,
+        // and replayed after recovery, where it sends the CANCEL (as the kernel, whose lkb stays a waiter). Before,
+        // step 8 completed the cancel locally and dropped the saved answer: the master's copy stayed for ever and,
+        // once granted, blocked the resource.
+        await using var cluster = new InMemoryCluster(2);
+        var name = NameWithDirectory(2, [1, 2], "cancelled/");
+        var (anchor, _) = await cluster[2].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout); // node 2: directory and master
+        var cancelled = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                cancelled.TrySetResult(cluster[1].Cancel(cluster[1].OwnLock(message.RemoteId)!)); // waits for this answer
+                cluster[1].Stop(); // the answer is saved, the cancel remembered
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        Assert.Equal(Errno.InProgress, await cancelled.Task.WaitAsync(Timeout));
+        cluster.Delivering = null;
+
+        await cluster.RecoverAsync([1, 2]);
+        Assert.Equal(Errno.Cancelled, (await request.WaitAsync(Timeout)).Result);
+        Assert.Equal(Errno.Unlocked, cluster[2].Unlock(anchor));
+        var (_, after) = await cluster[2].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, after); // node 1's copy went with the cancel
+    }
+
+    [Fact]
+    public async Task LookupAnsweredAsARequest_DirectoryMovesWhileTheAskerWasStopped_OneMasterCopy()
+    {
+        // As above without the cancel, in a view where the name's directory moves to another node: the saved answer
+        // (granted) is replayed and the request completes with it. Before, it was dropped and the request re-sent as
+        // a plain REQUEST to the same master, which made a second copy behind the first (granted, never unlocked):
+        // the request never completed.
+        await using var cluster = new InMemoryCluster(3);
+        var name = Enumerable.Range(0, 10_000).Select(i => Name($"moved/{i}")).First(n =>
+            new DirectoryNodes([new(1), new(2), new(3)]).NodeFor(ResourceHash.Compute(n)) == 2
+            && new DirectoryNodes([new(1), new(2)]).NodeFor(ResourceHash.Compute(n)) == 1);
+        var (anchor, _) = await cluster[2].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 2: directory and master
+        var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                cluster[1].Stop(); // node 2, directory and now master, granted it: the answer is saved
+                answered.TrySetResult();
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        await answered.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+        cluster.Fail(3);
+
+        await cluster.RecoverAsync([1, 2]);
+        var (held, result) = await request.WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(held));
+        var (_, after) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, after); // granted once the unlock arrives: no second copy of node 1's lock left behind
+        _ = anchor;
+    }
+
+    [Fact]
     public async Task CancelReleasedByAQueuedReply_LostWithTheMaster_TheRequestEndsCancelled()
     {
         // spec §4.19: a cancel issued while the request is on its way waits for the reply, and a reply saying
