@@ -188,7 +188,13 @@ public sealed partial class LockspaceEngine
     {
         using (engineLock.Resource.Shard.Lock.EnterScope())
         {
-            return UnlockLocked(engineLock, flags, deferred);
+            var result = UnlockLocked(engineLock, flags, deferred);
+            if (deferred && result == Errno.Busy)
+            {
+                engineLock.UnlockDeferred = false; // it did not happen (a cancel deferred before it overlaps): it may be asked for again
+            }
+
+            return result;
         }
     }
 
@@ -202,20 +208,21 @@ public sealed partial class LockspaceEngine
             return Errno.NoEntry;
         }
 
+        var interrupted = engineLock.Pending;
+        if (interrupted is not null && (flags & LockFlags.ForceUnlock) == 0)
+        {
+            return Errno.Busy; // before deferring: an unlock reported done must not fail later
+        }
+
         if (!_running && DeferUnlock(engineLock, flags))
         {
             engineLock.UnlockDeferred = true; // done when recovery ends (spec §5.2)
             return Errno.Unlocked;
         }
 
-        var interrupted = engineLock.Pending;
-        if (interrupted is not null && (flags & LockFlags.ForceUnlock) == 0)
+        if ((!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0) || (engineLock.ResendPending && !engineLock.IsConversion))
         {
-            return Errno.Busy;
-        }
-
-        if (!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0)
-        {
+            // (A request marked for step 14 is on no master's queues yet either: step 14 completes it instead.)
             // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
             // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
             if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap != LockFlags.None)
@@ -265,6 +272,19 @@ public sealed partial class LockspaceEngine
             if (!_running && DeferCancel(engineLock))
             {
                 return Errno.InProgress; // cancelled when recovery ends (spec §5.2)
+            }
+
+            if (engineLock.ResendPending)
+            {
+                // Locking is enabled but step 14 has not re-sent it yet (spec §5.7): the cancel waits for it, and
+                // step 14 completes the operation with -DLM_ECANCEL instead of re-sending it (the kernel's overlap).
+                if (engineLock.Overlap == LockFlags.ForceUnlock)
+                {
+                    return Errno.Busy;
+                }
+
+                engineLock.Overlap = LockFlags.Cancel;
+                return Errno.InProgress;
             }
 
             if (!IsLocal(engineLock.Resource))

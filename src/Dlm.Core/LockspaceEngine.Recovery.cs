@@ -17,6 +17,9 @@ public sealed partial class LockspaceEngine
     private RecoveryStatus _status;
     private long _recoveries;
 
+    /// <summary>Test seam: called after locking is enabled and the saved messages replayed, before step 14.</summary>
+    internal Action? BeforeResend { get; set; }
+
     /// <summary>True while locking is enabled (between a completed recovery and the next stop).</summary>
     public bool IsRunning => _running;
 
@@ -165,6 +168,7 @@ public sealed partial class LockspaceEngine
             throw new OperationCanceledException();
         }
 
+        BeforeResend?.Invoke(); // tests: the moment between enabling locking and step 14
         ResendWaiters(); // step 14
         GrantRecovered(); // step 15
         RunDeferred();
@@ -260,7 +264,13 @@ public sealed partial class LockspaceEngine
     public void Fence()
     {
         Stop();
-        var error = Fenced();
+        FailWaiting(Fenced());
+    }
+
+    // Stopped for good (fenced or disposed): every call waiting for recovery, a grant or a conversion ends
+    // with the error, and so does every later call that would wait for locking to be enabled.
+    private void FailWaiting(Exception error)
+    {
         lock (_recovery)
         {
             _runningGate.TrySetException(error);

@@ -194,11 +194,15 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
     /// <summary>Blocking callbacks that threw (they are caught and counted).</summary>
     public long CallbackFailures => Interlocked.Read(ref _callbacks.CallbackFailures);
 
-    /// <summary>Stops the sweeper and callback delivery after the callbacks already generated.</summary>
+    /// <summary>
+    /// Stops the sweeper and callback delivery after the callbacks already generated; calls still waiting (for a
+    /// grant, a conversion or the end of a recovery) and later ones end with <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public async ValueTask DisposeAsync()
     {
         await _sweeper.DisposeAsync().ConfigureAwait(false);
         Stop(); // the receive gate stays usable: a receive thread may still be on its way in
+        FailWaiting(new ObjectDisposedException(nameof(LockspaceEngine), $"Lockspace '{Name}' was disposed."));
         await _callbacks.DisposeAsync().ConfigureAwait(false);
     }
 

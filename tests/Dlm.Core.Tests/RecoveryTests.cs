@@ -456,6 +456,95 @@ public sealed class RecoveryTests
         Assert.Equal(Errno.Cancelled, result);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task CancelOrUnlockBetweenEnablingLockingAndTheResend_TheRequestEndsWithIt(bool forceUnlock)
+    {
+        // spec §5.7 step 14, §4.19: a request whose master failed is marked for resend. A cancel (or FORCEUNLOCK) that
+        // comes once locking is enabled, before step 14 re-sends it, must win as it would against a reply in flight.
+        // Before, the lock looked idle then: the cancel found nothing to cancel, and step 14 requested it again.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(2, [1, 2, 3], "window/");
+        await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout); // node 3 masters and holds it
+        var sent = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 1 && to == 3 && message.Type == MessageType.Request)
+            {
+                cluster.Fail(3); // the REQUEST's answer is lost with node 3
+                sent.TrySetResult(cluster[1].OwnLock(message.LockId)!);
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        var waiting = await sent.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+        var asked = int.MinValue;
+        cluster[1].BeforeResend = () => asked = forceUnlock ? cluster[1].Unlock(waiting, LockFlags.ForceUnlock) : cluster[1].Cancel(waiting);
+
+        await cluster.RecoverAsync([1, 2]);
+        Assert.Equal(forceUnlock ? Errno.Ok : Errno.InProgress, asked);
+        Assert.Equal(forceUnlock ? Errno.Unlocked : Errno.Cancelled, (await request.WaitAsync(Timeout)).Result);
+        var (_, after) = await cluster[2].RequestAsync(name, LockMode.Exclusive, LockFlags.NoQueue).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, after); // nothing of node 1's request was left anywhere
+    }
+
+    [Fact]
+    public async Task UnlockWhileStopped_RequestInFlight_IsBusyAtOnce()
+    {
+        // An unlock without FORCEUNLOCK of a lock whose request is in flight is -EBUSY (spec §4.9), stopped or not.
+        // Before, while stopped it was deferred and reported done (-DLM_EUNLOCK), then failed with -EBUSY after
+        // recovery and was dropped: the caller believed the lock gone, and every later unlock got -ENOENT.
+        await using var cluster = new InMemoryCluster(2);
+        var name = Name("busy-stopped");
+        var (holder, _) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        var queued = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                queued.TrySetResult(cluster[1].OwnLock(message.RemoteId)!);
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        var waiting = await queued.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+        cluster[1].Stop();
+        cluster[2].Stop();
+
+        Assert.Equal(Errno.Busy, cluster[1].Unlock(waiting));
+        await cluster.RecoverAsync([1, 2]);
+        Assert.Equal(Errno.Unlocked, cluster[2].Unlock(holder));
+        var (granted, result) = await request.WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, result);
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(granted)); // still the caller's to unlock
+    }
+
+    [Fact]
+    public async Task EngineDisposed_ARequestStillWaiting_EndsWithObjectDisposed()
+    {
+        // Disposing an engine (leaving the lockspace) must not leave a caller waiting for ever for a grant that
+        // can no longer come.
+        await using var cluster = new InMemoryCluster(2);
+        var name = Name("disposed");
+        await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        var queued = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                queued.TrySetResult();
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        await queued.Task.WaitAsync(Timeout);
+        var old = cluster[1];
+
+        await cluster.RestartAsync(1); // disposes node 1's engine
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => request.WaitAsync(Timeout));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => old.RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout));
+    }
+
     [Fact]
     public async Task UnlockWhileStopped_IsDoneWhenRecoveryEnds()
     {
