@@ -1,5 +1,7 @@
 using System.Net;
+using System.Threading.Channels;
 using Dlm.Membership.Etcd;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Dlm.Membership.Tests;
 
@@ -126,6 +128,36 @@ public sealed class EtcdMembershipTests
         var failed = await NextAsync(views);
         Assert.Equal((2, LeaveReason.ProcessDown), (failed.Left.Single().Member.NodeId, failed.Left.Single().Reason));
         Assert.False(two.IsLive);
+    }
+
+    // The liveness clock moves to when an answered keep-alive was sent, not to when its answer was read: a process
+    // paused in between (past its TTL, say) must not count the pause as proven membership, or it could grant a
+    // lock after the others had recovered its locks. The answers are held, and the clock is fake, to make that pause.
+    [Fact]
+    public async Task KeepAliveAnswer_MovesTheLivenessClockToWhenItsRequestWasSent()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow); // call deadlines are read from it too
+        var answers = Channel.CreateUnbounded<TaskCompletionSource>();
+        await using var node = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(6), TimeProvider = time,
+            BeforeKeepAliveAnswer = async () =>
+            {
+                var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                await answers.Writer.WriteAsync(release);
+                await release.Task;
+            },
+        });
+
+        var first = await answers.Reader.ReadAsync().AsTask().WaitAsync(Timeout); // the answer to the keep-alive sent at the start
+        var sentAt = time.GetTimestamp(); // the fake clock has not moved since
+        time.Advance(TimeSpan.FromSeconds(1)); // a pause before the answer is read
+        first.SetResult();
+        time.Advance(TimeSpan.FromSeconds(1)); // TTL/3: the next keep-alive goes
+        var second = await answers.Reader.ReadAsync().AsTask().WaitAsync(Timeout); // answers are read in order: the first is in
+        Assert.Equal(sentAt, node.LastAcknowledged);
+        second.SetResult();
     }
 
     [Fact]

@@ -31,6 +31,9 @@ public sealed record EtcdMembershipOptions
     /// <summary>Clock for keep-alives and self-fencing.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>Test seam: awaited when a keep-alive answer arrives, before it moves the liveness clock.</summary>
+    internal Func<Task>? BeforeKeepAliveAnswer { get; init; }
+
     /// <summary>Logging.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 

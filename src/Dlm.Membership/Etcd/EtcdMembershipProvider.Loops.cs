@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Threading.Channels;
 using Etcdserverpb;
@@ -9,8 +10,9 @@ namespace Dlm.Membership.Etcd;
 
 public sealed partial class EtcdMembershipProvider
 {
-    // Keep-alives every TTL/3 on one stream; each acknowledgement moves the liveness clock (a new stream after an error).
-    // Once fenced, no more: a fenced node's lease must run out, so the others see its keys expire and recover
+    // Keep-alives every TTL/3 on one stream; each acknowledgement moves the liveness clock to when its request was sent
+    // (a new stream after an error). An answer proves the lease was renewed no earlier than that: a process paused
+    // between sending and reading the answer must not count the pause as proven membership. Once fenced, no more: a fenced node's lease must run out, so the others see its keys expire and recover
     // (renewing it would keep a node that can no longer act a member, and every barrier waiting for it).
     private async Task KeepAliveAsync()
     {
@@ -21,11 +23,13 @@ public sealed partial class EtcdMembershipProvider
             try
             {
                 using var call = _etcd.LeaseClient.LeaseKeepAlive(cancellationToken: ended.Token);
-                var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, ended.Token));
+                var sent = new ConcurrentQueue<long>(); // when each request still unanswered was sent: answers come in order
+                var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, ended.Token));
                 while (!acks.IsCompleted)
                 {
                     if (!_pauseKeepAlive)
                     {
+                        sent.Enqueue(_time.GetTimestamp());
                         await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, ended.Token).ConfigureAwait(false);
                     }
 
@@ -47,12 +51,19 @@ public sealed partial class EtcdMembershipProvider
         }
     }
 
-    private async Task ReadKeepAliveAcksAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call, CancellationToken ct)
+    private async Task ReadKeepAliveAcksAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call,
+        ConcurrentQueue<long> sent, CancellationToken ct)
     {
         try
         {
             while (await call.ResponseStream.MoveNext(ct).ConfigureAwait(false))
             {
+                var known = sent.TryDequeue(out var sentAt);
+                if (_options.BeforeKeepAliveAnswer is { } seam)
+                {
+                    await seam().ConfigureAwait(false);
+                }
+
                 if (_ignoreAcks)
                 {
                     continue;
@@ -64,7 +75,10 @@ public sealed partial class EtcdMembershipProvider
                     return;
                 }
 
-                Interlocked.Exchange(ref _lastAck, _time.GetTimestamp());
+                if (known && sentAt > Interlocked.Read(ref _lastAck))
+                {
+                    Interlocked.Exchange(ref _lastAck, sentAt);
+                }
             }
         }
         catch (Exception e) when (ct.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))

@@ -72,6 +72,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     {
         ArgumentNullException.ThrowIfNull(options);
         var provider = new EtcdMembershipProvider(options, 0);
+        var asked = provider._time.GetTimestamp(); // the lease lives at least TTL from when we asked for it
         try
         {
             var grant = await provider._etcd.LeaseClient.LeaseGrantAsync(new LeaseGrantRequest { TTL = (long)Math.Ceiling(options.Ttl.TotalSeconds) },
@@ -96,7 +97,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             throw new MembershipException($"etcd at {string.Join(",", options.Endpoints)} is not usable: {e.Status.Detail} ({e.StatusCode}).", e);
         }
 
-        provider._lastAck = provider._time.GetTimestamp();
+        provider._lastAck = asked;
         provider._keepAlive = Task.Run(provider.KeepAliveAsync, CancellationToken.None);
         var check = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, options.Ttl.Ticks / 20));
         provider._fenceCheck = provider._time.CreateTimer(static s => ((EtcdMembershipProvider)s!).CheckLiveness(), provider, check, check);
