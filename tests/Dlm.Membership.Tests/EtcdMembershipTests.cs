@@ -160,6 +160,27 @@ public sealed class EtcdMembershipTests
         second.SetResult();
     }
 
+    // How a view's Joined and Left are found (no etcd needed): a member key created again is a leave and a join,
+    // even with the same lease (the same process left and joined again between two looks, e.g. within one watch
+    // response); a tombstone counts only for the lease it names.
+    [Theory]
+    [InlineData(7L, 20L, 7L, "", "")]                   // nothing changed
+    [InlineData(7L, 30L, 7L, "2", "2:Leave")]           // the same process left (tombstone of its lease) and joined again
+    [InlineData(8L, 30L, 0L, "2", "2:ProcessDown")]     // a new incarnation, the old one gone without a tombstone
+    [InlineData(8L, 30L, 7L, "2", "2:Leave")]           // a new incarnation after a clean leave
+    [InlineData(8L, 30L, 9L, "2", "2:ProcessDown")]     // a tombstone of another lease does not make it a leave
+    public void Diff_MemberKeyCreatedAgain_IsALeaveAndAJoin(long lease, long created, long tombstone, string joined, string left)
+    {
+        var one = (new Member(1, IPAddress.Loopback, 5), 10L);
+        var before = new[] { one, (new Member(2, IPAddress.Loopback, 7), 20L) };
+        var now = new[] { one, (new Member(2, IPAddress.Loopback, lease), created) };
+        var tombstones = tombstone == 0 ? new Dictionary<int, long>() : new Dictionary<int, long> { [2] = tombstone };
+
+        var (j, l) = EtcdMembershipProvider.Diff(before, now, tombstones);
+        Assert.Equal(joined, string.Join(",", j.Select(m => m.NodeId)));
+        Assert.Equal(left, string.Join(",", l.Select(m => $"{m.Member.NodeId}:{m.Reason}")));
+    }
+
     [Fact]
     public async Task StopBarrier_WaitsForEveryMember_SupersededByANewerView()
     {

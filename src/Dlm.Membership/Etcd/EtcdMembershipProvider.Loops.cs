@@ -125,17 +125,18 @@ public sealed partial class EtcdMembershipProvider
         }, deadline: Deadline(), cancellationToken: ct).ResponseAsync).ConfigureAwait(false);
         lock (space.Lock)
         {
-            var before = space.Members.Values.ToList();
+            var before = Snapshot(space);
             var tombstones = new Dictionary<int, long>();
             space.Members.Clear();
+            space.Created.Clear();
             space.Stopped.Clear();
             foreach (var kv in listed.Kvs)
             {
-                Apply(space, kv.Key.ToStringUtf8(), kv.Value.ToStringUtf8(), put: true, tombstones);
+                Apply(space, kv.Key.ToStringUtf8(), kv.Value.ToStringUtf8(), put: true, kv.CreateRevision, tombstones);
             }
 
             var changed = revision != 0 || space.Members.Count != before.Count
-                || before.Any(b => !space.Members.TryGetValue(b.NodeId, out var m) || m != b);
+                || before.Any(b => !space.Members.TryGetValue(b.Member.NodeId, out var m) || m != b.Member || space.Created[m.NodeId] != b.Created);
             if (changed)
             {
                 space.Generation = revision == 0 ? listed.Header.Revision : revision;
@@ -203,7 +204,7 @@ public sealed partial class EtcdMembershipProvider
         MembershipView? view = null;
         lock (space.Lock)
         {
-            var before = space.Members.Values.ToList();
+            var before = Snapshot(space);
             var tombstones = new Dictionary<int, long>();
             var membersChanged = false;
             var memberRevision = 0L;
@@ -212,7 +213,7 @@ public sealed partial class EtcdMembershipProvider
                 var key = e.Kv.Key.ToStringUtf8();
                 last = Math.Max(last, e.Kv.ModRevision);
                 var put = e.Type == Event.Types.EventType.Put;
-                if (Apply(space, key, e.Kv.Value.ToStringUtf8(), put, tombstones))
+                if (Apply(space, key, e.Kv.Value.ToStringUtf8(), put, e.Kv.CreateRevision, tombstones))
                 {
                     // The generation is the revision of the membership change itself, the same on every node
                     // however the watch batches events (stop markers share the prefix).
@@ -240,7 +241,7 @@ public sealed partial class EtcdMembershipProvider
 
     // True when a member key changed. A tombstone (leaving/<id> = the leaver's lease) is collected. A value
     // that does not parse (not written by this provider) is logged and skipped, never thrown: the watch goes on.
-    private bool Apply(Space space, string key, string value, bool put, Dictionary<int, long> tombstones)
+    private bool Apply(Space space, string key, string value, bool put, long created, Dictionary<int, long> tombstones)
     {
         var slash = key.LastIndexOf('/');
         if (!int.TryParse(key.AsSpan(slash + 1), CultureInfo.InvariantCulture, out var id))
@@ -262,8 +263,10 @@ public sealed partial class EtcdMembershipProvider
 
                 space.Members[id] = new Member(id, address, incarnation,
                     parts.Length > 2 && int.TryParse(parts[2], CultureInfo.InvariantCulture, out var weight) ? weight : 1);
+                space.Created[id] = created;
                 return true;
             case "members":
+                space.Created.Remove(id);
                 return space.Members.Remove(id);
             case "stopped" when put:
                 if (long.TryParse(value, CultureInfo.InvariantCulture, out var generation))
@@ -287,14 +290,30 @@ public sealed partial class EtcdMembershipProvider
         }
     }
 
-    // A member gone with a tombstone of its own incarnation left cleanly; any other gone member failed.
-    private static MembershipView ViewLocked(Space space, List<Member> before, Dictionary<int, long> tombstones)
+    private static List<(Member Member, long Created)> Snapshot(Space space) =>
+        [.. space.Members.Values.Select(m => (m, space.Created.GetValueOrDefault(m.NodeId)))];
+
+    private static MembershipView ViewLocked(Space space, List<(Member Member, long Created)> before, Dictionary<int, long> tombstones)
     {
-        var now = space.Members;
-        var joined = now.Values.Where(m => !before.Any(b => b.NodeId == m.NodeId && b.Incarnation == m.Incarnation)).OrderBy(m => m.NodeId).ToList();
-        var left = before.Where(b => !now.TryGetValue(b.NodeId, out var m) || m.Incarnation != b.Incarnation)
-            .Select(b => new LeftMember(b, tombstones.GetValueOrDefault(b.NodeId) == b.Incarnation ? LeaveReason.Leave : LeaveReason.ProcessDown)).ToList();
-        return new MembershipView(space.Name, space.Generation, [.. now.Values.OrderBy(m => m.NodeId)], joined, left);
+        var (joined, left) = Diff(before, space.Members.Values.Select(m => (m, space.Created.GetValueOrDefault(m.NodeId))).ToList(), tombstones);
+        return new MembershipView(space.Name, space.Generation, [.. space.Members.Values.OrderBy(m => m.NodeId)], joined, left);
+    }
+
+    // Who joined and who left between two lists of members with their keys' creation revisions. A member key
+    // created again is a leave and a join even with the same lease: the same process left and joined again
+    // (its locks from before are gone), perhaps within one watch response or a compaction gap. A member gone
+    // with a tombstone of its own lease left cleanly; any other gone member failed.
+    internal static (List<Member> Joined, List<LeftMember> Left) Diff(IReadOnlyList<(Member Member, long Created)> before,
+        IReadOnlyList<(Member Member, long Created)> now, IReadOnlyDictionary<int, long> tombstones)
+    {
+        static bool Same((Member Member, long Created) a, (Member Member, long Created) b) =>
+            a.Member.NodeId == b.Member.NodeId && a.Member.Incarnation == b.Member.Incarnation && a.Created == b.Created;
+
+        var joined = now.Where(n => !before.Any(b => Same(b, n))).Select(n => n.Member).OrderBy(m => m.NodeId).ToList();
+        var left = before.Where(b => !now.Any(n => Same(b, n)))
+            .Select(b => new LeftMember(b.Member, tombstones.GetValueOrDefault(b.Member.NodeId) == b.Member.Incarnation ? LeaveReason.Leave : LeaveReason.ProcessDown))
+            .ToList();
+        return (joined, left);
     }
 
     private void Publish(Space space, MembershipView view)
@@ -326,6 +345,7 @@ public sealed partial class EtcdMembershipProvider
         public string Prefix { get; } = prefix;
         public Lock Lock { get; } = new();
         public Dictionary<int, Member> Members { get; } = [];
+        public Dictionary<int, long> Created { get; } = []; // each member key's creation revision
         public Dictionary<int, long> Stopped { get; } = [];
         public long Generation { get; set; }
         public Channel<MembershipView> Views { get; } = Channel.CreateUnbounded<MembershipView>();
