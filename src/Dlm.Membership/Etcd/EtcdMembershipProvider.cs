@@ -72,7 +72,6 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     {
         ArgumentNullException.ThrowIfNull(options);
         var provider = new EtcdMembershipProvider(options, 0);
-        var asked = provider._time.GetTimestamp(); // the lease lives at least TTL from when we asked for it
         try
         {
             var grant = await provider._etcd.LeaseClient.LeaseGrantAsync(new LeaseGrantRequest { TTL = (long)Math.Ceiling(options.Ttl.TotalSeconds) },
@@ -97,7 +96,10 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             throw new MembershipException($"etcd at {string.Join(",", options.Endpoints)} is not usable: {e.Status.Detail} ({e.StatusCode}).", e);
         }
 
-        provider._lastAck = asked;
+        // The liveness clock starts now, not when the lease was asked for: the first call's time (the gRPC channel, the
+        // JIT) can take most of a short TTL on a loaded machine, and a lease that expired meanwhile is refused by the
+        // next write (JoinAsync) and by the first keep-alive's answer. Later answers move it to their requests' send times.
+        provider._lastAck = provider._time.GetTimestamp();
         provider._keepAlive = Task.Run(provider.KeepAliveAsync, CancellationToken.None);
         var check = TimeSpan.FromTicks(Math.Max(TimeSpan.FromMilliseconds(50).Ticks, options.Ttl.Ticks / 20));
         provider._fenceCheck = provider._time.CreateTimer(static s => ((EtcdMembershipProvider)s!).CheckLiveness(), provider, check, check);
