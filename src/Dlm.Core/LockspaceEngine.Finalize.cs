@@ -136,14 +136,25 @@ public sealed partial class LockspaceEngine
         {
             flagged = [.. _grantAfter];
             _grantAfter.Clear();
-            _newMasters.Clear();
         }
 
-        foreach (var resource in flagged)
+        for (var i = 0; i < flagged.Length; i++)
         {
+            var resource = flagged[i];
             var shard = resource.Shard;
             using (shard.Lock.EnterScope())
             {
+                if (!_running)
+                {
+                    // A newer stop: the rest waits for the next recovery's grant pass (as in ResendWaiters).
+                    lock (_recovery)
+                    {
+                        _grantAfter.UnionWith(flagged[i..]);
+                    }
+
+                    return;
+                }
+
                 if (resource.Master != LocalNodeId)
                 {
                     continue;
@@ -156,6 +167,11 @@ public sealed partial class LockspaceEngine
                 var effects = TakeAll(shard, ref outgoing);
                 Flush(outgoing, effects);
             }
+        }
+
+        lock (_recovery)
+        {
+            _newMasters.Clear(); // only once the whole pass is done: an aborted one leaves them for the next finalize
         }
     }
 }

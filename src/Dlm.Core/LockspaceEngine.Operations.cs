@@ -225,12 +225,12 @@ public sealed partial class LockspaceEngine
             // (A request marked for step 14 is on no master's queues yet either: step 14 completes it instead.)
             // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
             // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
-            if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap != LockFlags.None)
+            if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap == LockFlags.ForceUnlock)
             {
                 return Errno.Busy;
             }
 
-            engineLock.Overlap = LockFlags.ForceUnlock;
+            engineLock.Overlap = LockFlags.ForceUnlock; // also over a remembered cancel: the unlock takes it in (the kernel keeps both)
             engineLock.Flags |= flags;
             return Errno.Ok;
         }
@@ -432,8 +432,9 @@ public sealed partial class LockspaceEngine
 
     private static TaskCompletionSource<int> NewOperation() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    // Released, or unlocked while stopped (done when recovery ends): either way no longer the caller's to use.
     private static void ThrowIfReleased(EngineLock engineLock) =>
-        ObjectDisposedException.ThrowIf(engineLock.Released, engineLock);
+        ObjectDisposedException.ThrowIf(engineLock.Released || engineLock.UnlockDeferred, engineLock);
 
     private static void ThrowIfInvalid(LockArgumentError error)
     {

@@ -172,6 +172,11 @@ public sealed partial class LockspaceEngine
         ResendWaiters(); // step 14
         GrantRecovered(); // step 15
         RunDeferred();
+        if (!_running)
+        {
+            throw new OperationCanceledException(); // a newer stop came after locking was enabled: it has its own recovery
+        }
+
         Interlocked.Increment(ref _recoveries);
         EngineLog.RecoveryDone(_logger, Name, seq, _generation, removed.Count, _time.GetElapsedTime(started).TotalMilliseconds);
     }
@@ -271,9 +276,19 @@ public sealed partial class LockspaceEngine
     // with the error, and so does every later call that would wait for locking to be enabled.
     private void FailWaiting(Exception error)
     {
+        EngineLock[] marked;
         lock (_recovery)
         {
             _runningGate.TrySetException(error);
+            marked = [.. _resend.Select(r => r.Lock)]; // waiters step 8 took off every queue and list but this one
+        }
+
+        foreach (var waiting in marked)
+        {
+            using (waiting.Resource.Shard.Lock.EnterScope())
+            {
+                FailPending(waiting, error);
+            }
         }
 
         foreach (var (shard, resource) in ActiveResources())

@@ -98,7 +98,9 @@ public sealed partial class LockspaceEngine
         }
     }
 
-    // spec §5.7 step 14: requests and conversions whose master left are issued again.
+    // spec §5.7 step 14: requests and conversions whose master left are issued again. A stop that comes meanwhile
+    // (a newer view) ends it: what is not re-sent yet stays marked for the next recovery, whose step 8 may find
+    // their masters gone too (Stop waits for each shard lock, so no lock is re-sent after Stop returns).
     private void ResendWaiters()
     {
         (EngineLock Lock, LockMode Mode, LockFlags Flags)[] resend;
@@ -108,13 +110,24 @@ public sealed partial class LockspaceEngine
             _resend.Clear();
         }
 
-        foreach (var (engineLock, mode, flags) in resend)
+        for (var i = 0; i < resend.Length; i++)
         {
+            var (engineLock, mode, flags) = resend[i];
             var shard = engineLock.Resource.Shard;
             var outgoing = new Outgoing();
             var completions = new List<(TaskCompletionSource<int>, int)>();
             using (shard.Lock.EnterScope())
             {
+                if (!_running)
+                {
+                    lock (_recovery)
+                    {
+                        _resend.InsertRange(0, resend[i..]);
+                    }
+
+                    return;
+                }
+
                 if (engineLock.Released || !engineLock.ResendPending)
                 {
                     continue; // gone, or settled by a replayed answer

@@ -521,6 +521,89 @@ public sealed class RecoveryTests
     }
 
     [Fact]
+    public async Task UnlockedWhileStopped_AConversionWaitingForRecovery_IsRefusedNotRun()
+    {
+        // An unlock while stopped is reported done (-DLM_EUNLOCK) and runs when recovery ends. A conversion that was
+        // waiting for recovery on the same lock must not run first: it would make the deferred unlock fail (-EBUSY)
+        // and be dropped, and the caller, told the lock was gone, would leave it held on its master.
+        await using var cluster = new InMemoryCluster(2);
+        var name = NameWithDirectory(2, [1, 2], "unlocked-stopped/");
+        await cluster[2].RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout); // node 2 masters it
+        var (held, _) = await cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask().WaitAsync(Timeout);
+        cluster[1].Stop();
+        cluster[2].Stop();
+        var convert = cluster[1].ConvertAsync(held, LockMode.Exclusive).AsTask(); // waits for recovery
+        Assert.Equal(Errno.Unlocked, cluster[1].Unlock(held)); // deferred
+
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        await Task.WhenAll(cluster[1].RecoverAsync(view), cluster[2].RecoverAsync(view)).WaitAsync(Timeout);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => convert.WaitAsync(Timeout));
+        var (_, after) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, after); // node 1's lock is gone from its master
+    }
+
+    [Fact]
+    public async Task ForceUnlockAfterACancel_BothWaitingForTheAnswer_TheUnlockWins()
+    {
+        // spec §4.19: a cancel and then a FORCEUNLOCK of a request with no answer yet: the unlock is remembered with the
+        // cancel (the kernel keeps both), not refused with -EBUSY, and the request ends with -DLM_EUNLOCK.
+        await using var cluster = new InMemoryCluster(2);
+        var name = NameWithDirectory(1, [1, 2], "cancel-then-unlock/");
+        var (holder, _) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout); // node 2 masters it
+        var asked = new TaskCompletionSource<(int Cancel, int Unlock)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                var waiting = cluster[1].OwnLock(message.RemoteId)!;
+                asked.TrySetResult((cluster[1].Cancel(waiting), cluster[1].Unlock(waiting, LockFlags.ForceUnlock)));
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        Assert.Equal((Errno.InProgress, Errno.Ok), await asked.Task.WaitAsync(Timeout));
+        cluster.Delivering = null;
+
+        Assert.Equal(Errno.Unlocked, (await request.WaitAsync(Timeout)).Result);
+        Assert.Equal(Errno.Unlocked, cluster[2].Unlock(holder));
+        var (_, after) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
+        Assert.Equal(Errno.Ok, after); // node 1's copy was unlocked on its master
+    }
+
+    [Fact]
+    public async Task FencedBetweenEnablingLockingAndTheResend_AWaiterBehindALookupFails()
+    {
+        // A request queued behind another request's LOOKUP is, after step 8, only in the resend list. Fencing (or
+        // disposing) the engine then must still end it; before, it waited for ever. The stop also ends step 14:
+        // nothing is re-sent while stopped, and the recovery reports itself superseded.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(3, [1, 2, 3], "fenced-window/");
+        var lookup = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 1 && to == 3 && message.Type == MessageType.Lookup)
+            {
+                cluster.Fail(3); // its answer is lost with node 3
+                lookup.TrySetResult();
+            }
+        };
+        var first = cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask();
+        await lookup.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+        var second = cluster[1].RequestAsync(name, LockMode.ProtectedRead).AsTask(); // waits behind the first's LOOKUP
+        cluster[1].BeforeResend = cluster[1].Fence;
+        cluster[1].Stop();
+        cluster[2].Stop();
+
+        var view = new[] { new DirectoryMember(1), new DirectoryMember(2) };
+        var two = cluster[2].RecoverAsync(view);
+        Assert.False(await cluster[1].RecoverAsync(view).WaitAsync(Timeout)); // superseded by its own fence
+        cluster[2].Stop(); // as the view without node 1 would
+        await two.WaitAsync(Timeout);
+        await Assert.ThrowsAsync<DlmException>(() => first.WaitAsync(Timeout));
+        await Assert.ThrowsAsync<DlmException>(() => second.WaitAsync(Timeout));
+    }
+
+    [Fact]
     public async Task EngineDisposed_ARequestStillWaiting_EndsWithObjectDisposed()
     {
         // Disposing an engine (leaving the lockspace) must not leave a caller waiting for ever for a grant that
