@@ -17,6 +17,14 @@ if ! command -v etcd >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends etcd-server etcd-client >/dev/null
 fi
 
+# setpriv (util-linux) runs one CLI test without CAP_NET_ADMIN, to see SO_MARK refused at start.
+if ! command -v setpriv >/dev/null 2>&1; then
+  echo "test.sh: installing util-linux (setpriv)"
+  if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  DEBIAN_FRONTEND=noninteractive $apt_get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq --no-install-recommends util-linux >/dev/null
+fi
+
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT

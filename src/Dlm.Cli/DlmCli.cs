@@ -93,6 +93,12 @@ internal static class DlmCli
         {
             return UsageError(stderr, e.Message);
         }
+        catch (Exception e) when (args is ["node", ..] && e is InvalidOperationException or PlatformNotSupportedException)
+        {
+            // A node that cannot start (an address it cannot serve, a mark it may not set): say why, exit 1.
+            await stderr.WriteLineAsync($"dlm node: {e.Message}").ConfigureAwait(false);
+            return Failed;
+        }
     }
 
     public static int UsageError(TextWriter stderr, string message)

@@ -62,9 +62,9 @@ public sealed class Transport : IAsyncDisposable
 
         // Checked here, not at each connect, where it would only count as a failed connect retried forever.
         // Our own entry's mark is never applied (the listener takes the cluster's).
-        foreach (var node in _options.Addresses.Peers)
+        foreach (var mark in _options.Addresses.Peers.Select(n => n.Mark).Append(_options.ClusterMark).Where(m => m != 0).Distinct())
         {
-            SocketMarks.Check(node.Mark);
+            SocketMarks.Probe(mark); // the platform, and the process's right to set it
         }
 
         var endPoint = new IPEndPoint(LocalAddress, _options.Port);

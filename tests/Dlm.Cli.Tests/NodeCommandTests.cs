@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Dlm.Cli.Node;
 using Dlm.Protocol;
@@ -87,5 +88,44 @@ public sealed class NodeCommandTests : IDisposable
         var (bad, _, err) = await CliRunner.RunAsync(["member", "add", "--config", path, "--id", "9"]);
         Assert.Equal(2, bad);
         Assert.Contains("give its --address", err, StringComparison.Ordinal);
+    }
+
+    // spec §3.7: SO_MARK needs CAP_NET_ADMIN (or CAP_NET_RAW). Without it, a node whose cluster file gives a peer a
+    // mark used to start, then fail every connect to that peer, retried for ever; it now refuses to start and says why.
+    // The node runs under setpriv without the two capabilities (the tests run as root).
+    [Fact]
+    public async Task Node_PeerMarkWithoutTheCapability_RefusedAtStartNamingIt()
+    {
+        var path = Path.Combine(_directory, "marked.json");
+        await File.WriteAllTextAsync(path, """{ "cluster": "marked", "nodes": [ {"id":1,"addresses":["127.206.3.1"]}, {"id":2,"addresses":["127.206.3.2"],"mark":42} ] }""");
+        var start = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in new[]
+        {
+            "--bounding-set=-net_admin,-net_raw", "--inh-caps=-net_admin,-net_raw", "dotnet", typeof(DlmCli).Assembly.Location,
+            "node", "--config", path, "--id", "1", "--control", Path.Combine(_directory, "marked.sock"),
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var node = Process.Start(start)!;
+        var output = node.StandardOutput.ReadToEndAsync();
+        var error = node.StandardError.ReadToEndAsync();
+        try
+        {
+            await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        finally
+        {
+            if (!node.HasExited)
+            {
+                node.Kill(entireProcessTree: true); // it started after all: do not leave it running
+            }
+        }
+
+        Assert.Equal(1, node.ExitCode);
+        Assert.Contains("dlm node: Cannot set SO_MARK 42", await error, StringComparison.Ordinal);
+        Assert.Contains("CAP_NET_ADMIN", await error, StringComparison.Ordinal);
+        Assert.DoesNotContain("listening", await output, StringComparison.Ordinal);
     }
 }
