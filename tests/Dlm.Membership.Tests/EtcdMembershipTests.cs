@@ -181,6 +181,21 @@ public sealed class EtcdMembershipTests
         Assert.Equal(left, string.Join(",", l.Select(m => $"{m.Member.NodeId}:{m.Reason}")));
     }
 
+    // A leave is not cut short by the caller's token: half done, it would leave the member key behind (and the
+    // watcher running), and the others would wait for this node at every barrier. Before, a cancelled token
+    // cancelled the delete and the others never saw the leave.
+    [Fact]
+    public async Task Leave_WithACancelledToken_StillLeaves()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var members = await TwoMembers.JoinAsync(etcd);
+
+        await members.Two.LeaveAsync("ls", new CancellationToken(canceled: true));
+        var left = await NextAsync(members.Views);
+        Assert.Equal((2, LeaveReason.Leave), (left.Left.Single().Member.NodeId, left.Left.Single().Reason));
+        Assert.True(members.Two.IsLive); // a leave that went through fences nothing
+    }
+
     [Fact]
     public async Task StopBarrier_WaitsForEveryMember_SupersededByANewerView()
     {

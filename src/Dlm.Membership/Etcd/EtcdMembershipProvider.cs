@@ -131,6 +131,12 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// The delete is not cancelled by <paramref name="cancellationToken"/>: a leave half done would leave our member
+    /// key behind, and the others waiting for us at every barrier. It is retried while etcd is unreachable, at most
+    /// until liveness ends (then the lease runs out, which removes the key); a node whose delete still fails fences
+    /// itself, for the same reason. The watcher stops either way.
+    /// </remarks>
     public async Task LeaveAsync(string lockspace, CancellationToken cancellationToken)
     {
         if (!_spaces.TryRemove(lockspace, out var space))
@@ -138,17 +144,28 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             return;
         }
 
-        // The member key goes in the same transaction as the tombstone: the others see a leave, not a failure.
-        await CallAsync(() => _etcd.KVClient.TxnAsync(new TxnRequest
+        try
         {
-            Success =
+            // The member key goes in the same transaction as the tombstone: the others see a leave, not a failure.
+            await CallAsync(() => _etcd.KVClient.TxnAsync(new TxnRequest
             {
-                new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Key(space, $"members/{LocalNodeId}") } },
-                new RequestOp { RequestPut = new PutRequest { Key = Key(space, $"leaving/{LocalNodeId}"), Value = ByteString.CopyFromUtf8(Lease.ToString(CultureInfo.InvariantCulture)) } },
-                new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Key(space, $"stopped/{LocalNodeId}") } },
-            },
-        }, deadline: Deadline(), cancellationToken: cancellationToken).ResponseAsync).ConfigureAwait(false);
-        await space.StopAsync().ConfigureAwait(false);
+                Success =
+                {
+                    new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Key(space, $"members/{LocalNodeId}") } },
+                    new RequestOp { RequestPut = new PutRequest { Key = Key(space, $"leaving/{LocalNodeId}"), Value = ByteString.CopyFromUtf8(Lease.ToString(CultureInfo.InvariantCulture)) } },
+                    new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Key(space, $"stopped/{LocalNodeId}") } },
+                },
+            }, deadline: Deadline(), cancellationToken: CancellationToken.None).ResponseAsync).ConfigureAwait(false);
+        }
+        catch (MembershipException e)
+        {
+            Fence($"leaving lockspace '{lockspace}' failed ({e.Message}); its member key stays until the lease runs out");
+            throw;
+        }
+        finally
+        {
+            await space.StopAsync().ConfigureAwait(false);
+        }
     }
 
     /// <inheritdoc/>
