@@ -137,7 +137,7 @@ public sealed class EtcdMembershipTests
     public async Task KeepAliveAnswer_MovesTheLivenessClockToWhenItsRequestWasSent()
     {
         await using var etcd = await EtcdCluster.StartAsync();
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow); // call deadlines are read from it too
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow.AddHours(1)); // call deadlines are read from it: far enough ahead
         var answers = Channel.CreateUnbounded<TaskCompletionSource>();
         await using var node = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
@@ -154,8 +154,17 @@ public sealed class EtcdMembershipTests
         var sentAt = time.GetTimestamp(); // the fake clock has not moved since
         time.Advance(TimeSpan.FromSeconds(1)); // a pause before the answer is read
         first.SetResult();
-        time.Advance(TimeSpan.FromSeconds(1)); // TTL/3: the next keep-alive goes
-        var second = await answers.Reader.ReadAsync().AsTask().WaitAsync(Timeout); // answers are read in order: the first is in
+
+        // The next keep-alive goes TTL/3 (2 s) after the first was written, whenever its timer started on this fake clock:
+        // move the clock a second at a time (staying inside the 5 s liveness window) until its answer is in.
+        var next = answers.Reader.ReadAsync().AsTask();
+        for (var i = 0; i < 3 && !next.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(2)));
+        }
+
+        var second = await next.WaitAsync(Timeout); // answers are read in order: the first one is in
         Assert.Equal(sentAt, node.LastAcknowledged);
         second.SetResult();
     }
