@@ -58,12 +58,12 @@ public sealed partial class LockspaceEngine
                 if (engineLock.Overlap == LockFlags.ForceUnlock)
                 {
                     // Its master left before answering: nothing to unlock there (spec §4.19, §5.7).
-                    engineLock.AwaitingReply = false;
+                    engineLock.AwaitingReply = engineLock.ResendPending = false; // ended here, not re-sent at step 14
                     FinishOverlapped(resource.Shard, engineLock, completions);
                 }
                 else if (engineLock.CancelSent || engineLock.Overlap == LockFlags.Cancel)
                 {
-                    engineLock.CancelSent = engineLock.AwaitingReply = false;
+                    engineLock.CancelSent = engineLock.AwaitingReply = engineLock.ResendPending = false; // ended here, not re-sent
                     engineLock.Overlap = LockFlags.None;
                     Cancelled(resource.Shard, engineLock, completions);
                 }
