@@ -73,6 +73,7 @@ public sealed partial class LockspaceEngine
             _receiveGate.ExitWriteLock();
         }
 
+        _callbacks.Hold(); // spec §4.15: callbacks wait for the end of recovery
         aborted?.Cancel();
         foreach (var shard in _shards)
         {
@@ -214,6 +215,9 @@ public sealed partial class LockspaceEngine
                 gate = _runningGate;
             }
 
+            // The callbacks held since the stop go first (spec §4.15), then those of the replayed messages.
+            _callbacks.Release();
+
             // Messages arriving meanwhile wait on the gate, behind the saved ones (spec §5.9).
             foreach (var (from, message, extra) in _requestQueue)
             {
@@ -290,6 +294,8 @@ public sealed partial class LockspaceEngine
                 FailPending(waiting, error);
             }
         }
+
+        _callbacks.Release(); // no recovery will end: what was held goes now
 
         foreach (var (shard, resource) in ActiveResources())
         {

@@ -191,6 +191,9 @@ public sealed partial class LockspaceEngine : IAsyncDisposable
         }
     });
 
+    /// <summary>Callbacks held until the running recovery ends (spec §4.15).</summary>
+    internal int HeldCallbacks => _callbacks.HeldCount;
+
     /// <summary>Blocking callbacks that threw (they are caught and counted).</summary>
     public long CallbackFailures => Interlocked.Read(ref _callbacks.CallbackFailures);
 

@@ -274,4 +274,43 @@ public sealed partial class RecoveryTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => request.WaitAsync(Timeout));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => old.RequestAsync(name, LockMode.Null).AsTask().WaitAsync(Timeout));
     }
+
+    [Fact]
+    public async Task CompletionOfAStep8Cancel_HeldUntilLockingIsEnabled()
+    {
+        // spec §4.15: from the start of recovery until it is done, callbacks are held, then released in order. A cancel
+        // lost with its master ends at step 8 (-DLM_ECANCEL); its caller hears of it once locking is enabled again.
+        await using var cluster = new InMemoryCluster(3);
+        var name = NameWithDirectory(2, [1, 2, 3], "held/");
+        await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout); // node 3 masters and holds it
+        var queued = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == 3 && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                queued.TrySetResult(cluster[1].OwnLock(message.RemoteId)!);
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        var waiting = await queued.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+        cluster.Fail(3);
+        Assert.Equal(Errno.InProgress, cluster[1].Cancel(waiting)); // the CANCEL is lost with node 3
+
+        var seen = new TaskCompletionSource<(bool Completed, int Held)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Drop = (from, _, _) =>
+        {
+            if (from == 1 && (cluster[1].Status & RecoveryStatus.Locks) != 0 && !cluster[1].IsRunning)
+            {
+                seen.TrySetResult((request.IsCompleted, cluster[1].HeldCallbacks)); // past step 8, not done yet
+            }
+
+            return false;
+        };
+        await cluster.RecoverAsync([1, 2]);
+
+        Assert.Equal((false, 1), await seen.Task.WaitAsync(Timeout));
+        Assert.Equal(Errno.Cancelled, (await request.WaitAsync(Timeout)).Result);
+        Assert.Equal(0, cluster[1].HeldCallbacks);
+    }
 }
