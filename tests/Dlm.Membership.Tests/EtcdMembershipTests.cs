@@ -155,7 +155,7 @@ public sealed class EtcdMembershipTests
         time.Advance(TimeSpan.FromSeconds(1)); // a pause before the answer is read
         first.SetResult();
 
-        // The next keep-alive goes TTL/3 (2 s) after the first was written, whenever its timer started on this fake clock:
+        // The next keep-alive goes TTL/6 (1 s) after the first was written, whenever its timer started on this fake clock:
         // move the clock a second at a time (staying inside the 5 s liveness window) until its answer is in.
         var next = answers.Reader.ReadAsync().AsTask();
         for (var i = 0; i < 3 && !next.IsCompleted; i++)

@@ -22,8 +22,9 @@ public sealed class EtcdRecoveryTests
         var providers = await Task.WhenAll(Enumerable.Range(1, 3).Select(id => EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
             // Node 3 (the one that goes silent) has a short lease; the survivors a longer one, so a busy
-            // test machine delaying their keep-alives cannot fence them too.
-            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.220.0.{id}"), Ttl = TimeSpan.FromSeconds(id == 3 ? 2 : 6),
+            // test machine delaying their keep-alives cannot fence them too. 3 s, not 2: the liveness clock counts
+            // from when a keep-alive was sent, and one CI run delayed node 3's answers past a 1.5 s window.
+            Endpoints = etcd.Endpoints, NodeId = id, Address = IPAddress.Parse($"127.220.0.{id}"), Ttl = TimeSpan.FromSeconds(id == 3 ? 3 : 6),
             LoggerFactory = TestLogging.Factory,
         })));
         var nodes = await Task.WhenAll(providers.Select((p, i) => DlmNode.StartAsync(new DlmNodeOptions
