@@ -145,17 +145,7 @@ public sealed partial class RecoveryTests
         await using var cluster = new InMemoryCluster(2);
         var name = Name("busy-stopped");
         var (holder, _) = await cluster[2].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout);
-        var queued = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.Delivering = (from, to, message) =>
-        {
-            if (from == 2 && to == 1 && message.Type == MessageType.RequestReply)
-            {
-                queued.TrySetResult(cluster[1].OwnLock(message.RemoteId)!);
-            }
-        };
-        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
-        var waiting = await queued.Task.WaitAsync(Timeout);
-        cluster.Delivering = null;
+        var (request, waiting) = await RequestQueuedOnAsync(cluster, 2, name);
         cluster[1].Stop();
         cluster[2].Stop();
 
@@ -283,17 +273,7 @@ public sealed partial class RecoveryTests
         await using var cluster = new InMemoryCluster(3);
         var name = NameWithDirectory(2, [1, 2, 3], "held/");
         await cluster[3].RequestAsync(name, LockMode.Exclusive).AsTask().WaitAsync(Timeout); // node 3 masters and holds it
-        var queued = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
-        cluster.Delivering = (from, to, message) =>
-        {
-            if (from == 3 && to == 1 && message.Type == MessageType.RequestReply)
-            {
-                queued.TrySetResult(cluster[1].OwnLock(message.RemoteId)!);
-            }
-        };
-        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
-        var waiting = await queued.Task.WaitAsync(Timeout);
-        cluster.Delivering = null;
+        var (request, waiting) = await RequestQueuedOnAsync(cluster, 3, name);
         cluster.Fail(3);
         Assert.Equal(Errno.InProgress, cluster[1].Cancel(waiting)); // the CANCEL is lost with node 3
 
@@ -312,5 +292,24 @@ public sealed partial class RecoveryTests
         Assert.Equal((false, 1), await seen.Task.WaitAsync(Timeout));
         Assert.Equal(Errno.Cancelled, (await request.WaitAsync(Timeout)).Result);
         Assert.Equal(0, cluster[1].HeldCallbacks);
+    }
+
+    // Node 1 asks for EX on a name node `master` masters and holds; returns as the master's REQUEST_REPLY ("queued")
+    // is about to be delivered, with the request's task and node 1's lock, still waiting.
+    private static async Task<(Task<(EngineLock Lock, int Result)> Request, EngineLock Waiting)> RequestQueuedOnAsync(
+        InMemoryCluster cluster, int master, byte[] name)
+    {
+        var queued = new TaskCompletionSource<EngineLock>(TaskCreationOptions.RunContinuationsAsynchronously);
+        cluster.Delivering = (from, to, message) =>
+        {
+            if (from == master && to == 1 && message.Type == MessageType.RequestReply)
+            {
+                queued.TrySetResult(cluster[1].OwnLock(message.RemoteId)!);
+            }
+        };
+        var request = cluster[1].RequestAsync(name, LockMode.Exclusive).AsTask();
+        var waiting = await queued.Task.WaitAsync(Timeout);
+        cluster.Delivering = null;
+        return (request, waiting);
     }
 }
