@@ -222,9 +222,9 @@ public sealed partial class LockspaceEngine
 
         if ((!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0) || (engineLock.ResendPending && !engineLock.IsConversion))
         {
-            // (A request marked for step 14 is on no master's queues yet either: step 14 completes it instead.)
-            // The request has no answer from its master (or the directory) yet: a FORCEUNLOCK is remembered and
-            // done when the answer comes; the request then completes with -DLM_EUNLOCK (spec §4.19).
+            // The request has no answer from its master (or the directory) yet, or is on no master's queues until
+            // step 14 re-sends it (spec §5.7): a FORCEUNLOCK is remembered and done when the answer comes, or by
+            // step 14; the request then completes with -DLM_EUNLOCK (spec §4.19).
             if ((flags & LockFlags.ForceUnlock) == 0 || engineLock.Overlap == LockFlags.ForceUnlock)
             {
                 return Errno.Busy;
@@ -274,13 +274,13 @@ public sealed partial class LockspaceEngine
                 return Errno.InProgress; // cancelled when recovery ends (spec §5.2)
             }
 
-            if (engineLock.ResendPending)
+            if (engineLock.ResendPending || (!IsLocal(engineLock.Resource) && engineLock.RemoteId == 0))
             {
-                // Locking is enabled but step 14 has not re-sent it yet (spec §5.7): the cancel waits for it, and
-                // step 14 completes the operation with -DLM_ECANCEL instead of re-sending it (the kernel's overlap).
+                // No answer from the master yet, or step 14 has not re-sent the operation yet (spec §5.7): remember
+                // the cancel; the reply, the lookup or step 14 completes it with -DLM_ECANCEL (spec §4.19).
                 if (engineLock.Overlap == LockFlags.ForceUnlock)
                 {
-                    return Errno.Busy;
+                    return Errno.Busy; // an unlock is already waiting for the answer
                 }
 
                 engineLock.Overlap = LockFlags.Cancel;
@@ -290,18 +290,6 @@ public sealed partial class LockspaceEngine
             if (!IsLocal(engineLock.Resource))
             {
                 // The master answers with CANCEL_REPLY; the waiting operation then ends with -DLM_ECANCEL.
-                if (engineLock.RemoteId == 0)
-                {
-                    if (engineLock.Overlap == LockFlags.ForceUnlock)
-                    {
-                        return Errno.Busy; // an unlock is already waiting for the answer (spec §4.19)
-                    }
-
-                    // No answer from the master yet: remember the cancel; the reply or the lookup decides (spec §4.19).
-                    engineLock.Overlap = LockFlags.Cancel;
-                    return Errno.InProgress;
-                }
-
                 engineLock.CancelSent = true;
                 outgoing.Add(engineLock.Resource.Master, OwnerMessage(MessageType.Cancel, engineLock, engineLock.RemoteId), null);
                 Flush(outgoing, null);

@@ -10,12 +10,11 @@ namespace Dlm.Membership.Etcd;
 
 public sealed partial class EtcdMembershipProvider
 {
-    // Keep-alives every TTL/6 on one stream (twice etcd's own client's rate: the liveness clock counts from when a
-    // request was sent, so the answers' delay comes off the window; more requests keep that loss small under load);
-    // each acknowledgement moves the liveness clock to when its request was sent
-    // (a new stream after an error). An answer proves the lease was renewed no earlier than that: a process paused
-    // between sending and reading the answer must not count the pause as proven membership. Once fenced, no more: a fenced node's lease must run out, so the others see its keys expire and recover
-    // (renewing it would keep a node that can no longer act a member, and every barrier waiting for it).
+    // Keep-alives every TTL/6 on one stream (a new stream after an error). Each answer moves the liveness clock to
+    // when its request was sent: it proves the lease was renewed no earlier than that, and a process paused between
+    // sending and reading must not count the pause as proven membership. The answers' delay thus comes off the
+    // window, so requests go at twice the rate of etcd's own client. Once fenced, no more: a fenced node's lease must
+    // run out, so the others see its keys expire and recover instead of waiting for it at every barrier.
     private async Task KeepAliveAsync()
     {
         var every = TimeSpan.FromTicks(_options.Ttl.Ticks / 6);
@@ -176,7 +175,6 @@ public sealed partial class EtcdMembershipProvider
                         }
 
                         Relisted?.Invoke(space.Name, changed);
-
                         next = revision + 1;
                         break;
                     }
