@@ -205,6 +205,65 @@ public sealed class EtcdMembershipTests
         Assert.True(members.Two.IsLive); // a leave that went through fences nothing
     }
 
+    // A watch that lost history to a compaction lists again. With the same members it publishes nothing: a view
+    // would stop the lockspace for a change no other node sees, and its barrier would wait for a generation
+    // nobody else writes. The next real change is a view with that change's own revision, as on every node.
+    [Fact]
+    public async Task WatchResumedAfterCompaction_SameMembers_NoViewUntilTheNextRealChange()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var members = await TwoMembers.JoinAsync(etcd);
+        var relisted = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        members.One.Relisted += (_, changed) => relisted.TrySetResult(changed);
+        var resume = new TaskCompletionSource();
+        members.One.CutWatch("ls", resume.Task);
+
+        etcd.CompactAll();
+        resume.SetResult();
+        Assert.False(await relisted.Task.WaitAsync(Timeout)); // listed again: the same members
+        var next = members.Views.MoveNextAsync().AsTask();
+        Assert.False(next.IsCompleted); // a view would be queued before Relisted is told
+
+        await members.Two.LeaveAsync("ls", CancellationToken.None);
+        Assert.True(await next.WaitAsync(Timeout));
+        var left = members.Views.Current;
+        Assert.Equal((2, LeaveReason.Leave), (left.Left.Single().Member.NodeId, left.Left.Single().Reason));
+        var tombstone = etcd.Etcdctl("get /dlm/ls/ls/leaving/2 -w json");
+        var leaveRevision = System.Text.Json.JsonDocument.Parse(tombstone).RootElement.GetProperty("kvs")[0].GetProperty("mod_revision").GetInt64();
+        Assert.Equal(leaveRevision, left.Generation);
+    }
+
+    // Members that changed while a node's watch was cut off, with the history compacted before it resumed: that
+    // node learns the change from a list at a later revision than the change's own, which the others use as
+    // the generation. Every node's stop barrier must still pass. Before, the lagging node waited for stop
+    // markers of its list's revision that nobody else would ever write, until the next membership change.
+    [Fact]
+    public async Task MembersChangedInsideACompactionGap_EveryNodesBarrierPasses()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        await using var members = await TwoMembers.JoinAsync(etcd);
+        await using var twoViews = members.Two.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+        var resume = new TaskCompletionSource();
+        members.One.CutWatch("ls", resume.Task);
+
+        await using var three = await ConnectAsync(etcd, 3);
+        var threeView = await three.JoinAsync("ls", CancellationToken.None);
+        var twoView = await NextAsync(twoViews);
+        Assert.Equal(threeView.Generation, twoView.Generation);
+        var compacted = etcd.CompactAll();
+        resume.SetResult();
+        var oneView = await NextAsync(members.Views);
+        Assert.Equal([1, 2, 3], oneView.Members.Select(m => m.NodeId));
+        Assert.Equal(3, oneView.Joined.Single().NodeId);
+        Assert.True(oneView.Generation >= compacted); // the change's own revision was compacted away
+
+        var passed = await Task.WhenAll(
+            members.One.AwaitAllStoppedAsync("ls", oneView.Generation, CancellationToken.None),
+            members.Two.AwaitAllStoppedAsync("ls", twoView.Generation, CancellationToken.None),
+            three.AwaitAllStoppedAsync("ls", threeView.Generation, CancellationToken.None)).WaitAsync(Timeout);
+        Assert.All(passed, Assert.True);
+    }
+
     [Fact]
     public async Task StopBarrier_WaitsForEveryMember_SupersededByANewerView()
     {

@@ -117,7 +117,9 @@ public sealed partial class EtcdMembershipProvider
     // compaction) lists the newest state: the change's own revision is lost, so the store's is used, and only
     // if the members differ from the last view's. Unchanged members keep the generation every node agreed on
     // (a quiet lockspace whose watch had to resume after a compaction must not start a change nobody else sees).
-    private async Task<(MembershipView View, long Revision, bool Changed)> ListAsync(Space space, long revision, CancellationToken ct)
+    // A change found that way happened at or after `floor`, the first revision the watch missed: the others
+    // stop for it with its own revision, somewhere from floor to the store's, and the barrier accepts those.
+    private async Task<(MembershipView View, long Revision, bool Changed)> ListAsync(Space space, long revision, CancellationToken ct, long floor = 0)
     {
         var prefix = Key(space, "");
         var listed = await CallAsync(() => _etcd.KVClient.RangeAsync(new RangeRequest
@@ -141,6 +143,7 @@ public sealed partial class EtcdMembershipProvider
             if (changed)
             {
                 space.Generation = revision == 0 ? listed.Header.Revision : revision;
+                space.Floor = revision == 0 ? floor : 0;
             }
 
             var view = ViewLocked(space, before, tombstones);
@@ -157,7 +160,10 @@ public sealed partial class EtcdMembershipProvider
         {
             try
             {
-                using var call = _etcd.WatchClient.Watch(cancellationToken: space.Stop.Token);
+                await space.Resume.WaitAsync(space.Stop.Token).ConfigureAwait(false);
+                using var stream = CancellationTokenSource.CreateLinkedTokenSource(space.Stop.Token);
+                space.Cut = stream;
+                using var call = _etcd.WatchClient.Watch(cancellationToken: stream.Token);
                 await call.RequestStream.WriteAsync(new WatchRequest
                 {
                     CreateRequest = new WatchCreateRequest { Key = prefix, RangeEnd = RangeEnd(prefix), StartRevision = next },
@@ -168,7 +174,7 @@ public sealed partial class EtcdMembershipProvider
                     if (response.CompactRevision > 0 || response.Canceled)
                     {
                         EtcdLog.Relisting(_logger, space.Name, response.CompactRevision);
-                        var (view, revision, changed) = await ListAsync(space, 0, space.Stop.Token).ConfigureAwait(false);
+                        var (view, revision, changed) = await ListAsync(space, 0, space.Stop.Token, floor: next).ConfigureAwait(false);
                         if (changed)
                         {
                             Publish(space, view);
@@ -185,7 +191,7 @@ public sealed partial class EtcdMembershipProvider
                     }
                 }
             }
-            catch (Exception e) when (!space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is MembershipException))
+            catch (Exception e) when (!space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is MembershipException or OperationCanceledException))
             {
                 EtcdLog.CallFailed(_logger, "watch", e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, space.Stop.Token).ConfigureAwait(false);
@@ -225,6 +231,7 @@ public sealed partial class EtcdMembershipProvider
             if (membersChanged)
             {
                 space.Generation = memberRevision;
+                space.Floor = 0;
                 view = ViewLocked(space, before, tombstones);
             }
 
@@ -348,9 +355,12 @@ public sealed partial class EtcdMembershipProvider
         public Dictionary<int, long> Created { get; } = []; // each member key's creation revision
         public Dictionary<int, long> Stopped { get; } = [];
         public long Generation { get; set; }
+        public long Floor { get; set; } // when Generation came from a list after a compaction: the earliest revision of its change, else 0
         public Channel<MembershipView> Views { get; } = Channel.CreateUnbounded<MembershipView>();
         public CancellationTokenSource Stop { get; } = new();
         public Task Watcher { get; set; } = Task.CompletedTask;
+        public CancellationTokenSource? Cut { get; set; } // cancels the current watch stream (tests)
+        public Task Resume { get; set; } = Task.CompletedTask; // a new watch stream waits for it (tests)
         public TaskCompletionSource Changed { get; private set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         // Under Lock: wake the barrier waiters.

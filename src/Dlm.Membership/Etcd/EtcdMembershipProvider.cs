@@ -204,7 +204,10 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
                     return false;
                 }
 
-                if (space.Members.Keys.All(id => space.Stopped.GetValueOrDefault(id) >= generation))
+                // A generation from a list after a compaction is later than the change's own revision, which the
+                // other nodes stop for: their markers count from the first revision this node's watch missed.
+                var least = generation == space.Generation && space.Floor > 0 ? space.Floor : generation;
+                if (space.Members.Keys.All(id => space.Stopped.GetValueOrDefault(id) >= least))
                 {
                     return true;
                 }
@@ -231,6 +234,24 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
 
     /// <summary>Test hook: told (lockspace, members changed) after a watch listed a lockspace again (compacted history).</summary>
     internal event Action<string, bool>? Relisted;
+
+    /// <summary>
+    /// Test hook: the lockspace's watch stream is cut, and the next one starts when <paramref name="resume"/>
+    /// completes, from the revision after the last one seen (history compacted meanwhile makes it list again).
+    /// </summary>
+    internal void CutWatch(string lockspace, Task resume)
+    {
+        var space = _spaces[lockspace];
+        space.Resume = resume;
+        try
+        {
+            space.Cut?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // that stream had ended already; the next one waits for resume
+        }
+    }
 
     /// <summary>The keep-alive loop (tests: it ends when the node fences itself).</summary>
     internal Task KeepAliveLoop => _keepAlive;
