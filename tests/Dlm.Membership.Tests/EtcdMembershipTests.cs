@@ -169,6 +169,60 @@ public sealed class EtcdMembershipTests
         second.SetResult();
     }
 
+    // A keep-alive stream whose answers stop coming while its connection stays up (an etcd member that hangs, or
+    // lost its leader) is given up for a new one once its oldest request has waited TTL/3, so the node stays live.
+    // Before, requests kept going to the stalled stream and the node fenced itself when its window ran out. The first
+    // answer is held for good (the stream's reader hangs behind it), and the clock is fake.
+    [Fact]
+    public async Task KeepAliveStreamStalls_ANewStreamKeepsTheNodeLive()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        var time = new TimersCounted(DateTimeOffset.UtcNow.AddHours(1)); // call deadlines are read from it: far enough ahead
+        var stalled = new TaskCompletionSource();
+        var answers = 0;
+        await using var node = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(6), TimeProvider = time,
+            BeforeKeepAliveAnswer = () => Interlocked.Increment(ref answers) == 1 ? stalled.Task : Task.CompletedTask,
+        });
+
+        // Seven seconds, a second at a time, each once the loop waits for its next keep-alive (a timer of its own) and,
+        // on a new stream, once that keep-alive is answered (etcd answers in real time, the clock is ours): past the 5 s
+        // window (TTL 6 s less the 1 s margin) that the held answer would have let run out.
+        var timers = time.Created; // the fence check's
+        for (var second = 1; second <= 7; second++)
+        {
+            var before = timers;
+            Assert.True(SpinWait.SpinUntil(() => (timers = time.Created) > before, Timeout), $"the keep-alive loop did not wait after second {second - 1}");
+            if (node.KeepAliveStreams > 1)
+            {
+                var now = time.GetTimestamp();
+                Assert.True(SpinWait.SpinUntil(() => node.LastAcknowledged == now, Timeout), $"no answer on the new stream at second {second - 1}");
+            }
+
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+
+        Assert.Equal(2, node.KeepAliveStreams);
+        Assert.True(node.IsLive);
+        Assert.False(node.Liveness.IsCancellationRequested);
+        stalled.SetResult();
+    }
+
+    // A fake clock that counts the timers made on it (Task.Delay makes one).
+    private sealed class TimersCounted(DateTimeOffset start) : FakeTimeProvider(start)
+    {
+        private int _created;
+
+        public int Created => Volatile.Read(ref _created);
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            Interlocked.Increment(ref _created);
+            return base.CreateTimer(callback, state, dueTime, period);
+        }
+    }
+
     // How a view's Joined and Left are found (no etcd needed): a member key created again is a leave and a join,
     // even with the same lease (the same process left and joined again between two looks, e.g. within one watch
     // response); a tombstone counts only for the lease it names.

@@ -15,29 +15,45 @@ public sealed partial class EtcdMembershipProvider
     // sending and reading must not count the pause as proven membership. The answers' delay thus comes off the
     // window, so requests go at twice the rate of etcd's own client. Once fenced, no more: a fenced node's lease must
     // run out, so the others see its keys expire and recover instead of waiting for it at every barrier.
+    // A stream whose oldest request has waited TTL/3 for its answer is given up for a new one: an etcd member that
+    // hangs, or lost its leader while its connection stays up, would otherwise let the window run out while the
+    // other members could renew the lease (the channel balances new streams across the endpoints). Streams also ask
+    // etcd to end them when their member loses its leader ("hasleader").
     private async Task KeepAliveAsync()
     {
         var every = TimeSpan.FromTicks(_options.Ttl.Ticks / 6);
+        var stalled = TimeSpan.FromTicks(_options.Ttl.Ticks / 3);
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _liveness.Token);
         while (!ended.IsCancellationRequested)
         {
+            using var stream = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
             try
             {
-                using var call = _etcd.LeaseClient.LeaseKeepAlive(cancellationToken: ended.Token);
+                using var call = _etcd.LeaseClient.LeaseKeepAlive(RequireLeader, cancellationToken: stream.Token);
+                Interlocked.Increment(ref _keepAliveStreams);
                 var sent = new ConcurrentQueue<long>(); // when each request still unanswered was sent: answers come in order
-                var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, ended.Token));
+                var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, stream.Token));
                 while (!acks.IsCompleted)
                 {
+                    if (sent.TryPeek(out var oldest) && _time.GetElapsedTime(oldest) >= stalled)
+                    {
+                        EtcdLog.KeepAliveStalled(_logger, LocalNodeId, _time.GetElapsedTime(oldest).TotalMilliseconds);
+                        break; // the reader ends with the stream, below
+                    }
+
                     if (!_pauseKeepAlive)
                     {
                         sent.Enqueue(_time.GetTimestamp());
-                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, ended.Token).ConfigureAwait(false);
+                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, stream.Token).ConfigureAwait(false);
                     }
 
                     await Task.WhenAny(acks, Task.Delay(every, _time, ended.Token)).ConfigureAwait(false);
                 }
 
-                await acks.ConfigureAwait(false);
+                if (acks.IsCompleted)
+                {
+                    await acks.ConfigureAwait(false);
+                }
             }
             catch (Exception e) when (!ended.IsCancellationRequested && IsUnreachable(e))
             {
@@ -48,6 +64,10 @@ public sealed partial class EtcdMembershipProvider
             catch (Exception e) when (ended.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
             {
                 return; // stopping, or fenced
+            }
+            finally
+            {
+                await stream.CancelAsync().ConfigureAwait(false);
             }
         }
     }
@@ -82,9 +102,9 @@ public sealed partial class EtcdMembershipProvider
                 }
             }
         }
-        catch (Exception e) when (ct.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
+        catch (Exception e) when (ct.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException or ObjectDisposedException))
         {
-            // the stream ends with the loop
+            // the stream ends with the loop, or was given up for a new one
         }
     }
 
@@ -163,7 +183,7 @@ public sealed partial class EtcdMembershipProvider
                 await space.Resume.WaitAsync(space.Stop.Token).ConfigureAwait(false);
                 using var stream = CancellationTokenSource.CreateLinkedTokenSource(space.Stop.Token);
                 space.Cut = stream;
-                using var call = _etcd.WatchClient.Watch(cancellationToken: stream.Token);
+                using var call = _etcd.WatchClient.Watch(RequireLeader, cancellationToken: stream.Token);
                 await call.RequestStream.WriteAsync(new WatchRequest
                 {
                     CreateRequest = new WatchCreateRequest { Key = prefix, RangeEnd = RangeEnd(prefix), StartRevision = next },
@@ -398,6 +418,9 @@ public sealed partial class EtcdMembershipProvider
 
         [LoggerMessage(1404, LogLevel.Warning, "etcd key {Key} has a value this provider did not write ({Value}); ignored")]
         public static partial void Malformed(ILogger logger, string key, string value);
+
+        [LoggerMessage(1405, LogLevel.Warning, "Node {NodeId}: no keep-alive answer for {Milliseconds:F0} ms; opening a new keep-alive stream")]
+        public static partial void KeepAliveStalled(ILogger logger, int nodeId, double milliseconds);
 
         [LoggerMessage(1402, LogLevel.Information, "Lockspace {Lockspace}: the watch lost history (compacted at {Revision}); listing again")]
         public static partial void Relisting(ILogger logger, string lockspace, long revision);

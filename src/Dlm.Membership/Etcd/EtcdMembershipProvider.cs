@@ -20,6 +20,9 @@ namespace Dlm.Membership.Etcd;
 /// </summary>
 public sealed partial class EtcdMembershipProvider : IMembershipProvider
 {
+    // Streams ask etcd to end them when their member has no leader (it then cannot renew a lease or report changes).
+    private static readonly Metadata RequireLeader = new() { { "hasleader", "true" } };
+
     private readonly EtcdMembershipOptions _options;
     private readonly EtcdClient _client;
     private readonly IConnection _etcd;
@@ -32,6 +35,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
     private Task _keepAlive = Task.CompletedTask;
     private ITimer? _fenceCheck;
     private long _lastAck;
+    private int _keepAliveStreams;
     private volatile bool _pauseKeepAlive;
     private volatile bool _ignoreAcks;
 
@@ -252,6 +256,9 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
             // that stream had ended already; the next one waits for resume
         }
     }
+
+    /// <summary>Keep-alive streams opened so far (tests).</summary>
+    internal int KeepAliveStreams => Volatile.Read(ref _keepAliveStreams);
 
     /// <summary>The keep-alive loop (tests: it ends when the node fences itself).</summary>
     internal Task KeepAliveLoop => _keepAlive;
