@@ -34,6 +34,9 @@ public sealed record EtcdMembershipOptions
     /// <summary>Test seam: awaited when a keep-alive answer arrives, before it moves the liveness clock.</summary>
     internal Func<Task>? BeforeKeepAliveAnswer { get; init; }
 
+    /// <summary>Test seam: awaited for each watch response before it is used, with the stream's token.</summary>
+    internal Func<Etcdserverpb.WatchResponse, CancellationToken, Task>? BeforeWatchResponse { get; init; }
+
     /// <summary>Logging.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 

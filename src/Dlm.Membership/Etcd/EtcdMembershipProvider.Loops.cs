@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Etcdserverpb;
 using Grpc.Core;
@@ -15,7 +16,7 @@ public sealed partial class EtcdMembershipProvider
     // sending and reading must not count the pause as proven membership. The answers' delay thus comes off the
     // window, so requests go at twice the rate of etcd's own client. Once fenced, no more: a fenced node's lease must
     // run out, so the others see its keys expire and recover instead of waiting for it at every barrier.
-    // A stream whose oldest request has waited TTL/3 for its answer is given up for a new one: an etcd member that
+    // A stream whose oldest request has waited TTL/3 for its answer (or a write as long) is given up for a new one: an etcd member that
     // hangs, or lost its leader while its connection stays up, would otherwise let the window run out while the
     // other members could renew the lease (the channel balances new streams across the endpoints). Streams also ask
     // etcd to end them when their member loses its leader ("hasleader").
@@ -44,7 +45,17 @@ public sealed partial class EtcdMembershipProvider
                     if (!_pauseKeepAlive)
                     {
                         sent.Enqueue(_time.GetTimestamp());
-                        await call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, stream.Token).ConfigureAwait(false);
+                        var write = call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, stream.Token);
+                        try
+                        {
+                            await write.WaitAsync(stalled, _time, stream.Token).ConfigureAwait(false); // a hung stream can hang a write too
+                        }
+                        catch (TimeoutException)
+                        {
+                            _ = write.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                            EtcdLog.KeepAliveStalled(_logger, LocalNodeId, stalled.TotalMilliseconds);
+                            break; // the stream ends below; the write with it
+                        }
                     }
 
                     await Task.WhenAny(acks, Task.Delay(every, _time, ended.Token)).ConfigureAwait(false);
@@ -172,7 +183,10 @@ public sealed partial class EtcdMembershipProvider
         }
     }
 
-    // The view stream: a prefix watch from the revision after the last one seen; compaction → list again.
+    // The view stream: a prefix watch from the revision after the last one seen; compaction → list again. A stream
+    // that says nothing for a whole TTL, although asked for a progress report every TTL/2, is cut and opened again
+    // from the same revision: an etcd member that hangs, or lost its leader while its connection stays up, would
+    // otherwise hide every later membership change from this node.
     private async Task WatchAsync(Space space, long next)
     {
         var prefix = Key(space, "");
@@ -187,28 +201,44 @@ public sealed partial class EtcdMembershipProvider
                 await call.RequestStream.WriteAsync(new WatchRequest
                 {
                     CreateRequest = new WatchCreateRequest { Key = prefix, RangeEnd = RangeEnd(prefix), StartRevision = next },
-                }).ConfigureAwait(false);
-                while (await call.ResponseStream.MoveNext(space.Stop.Token).ConfigureAwait(false))
+                }, stream.Token).ConfigureAwait(false);
+                var heard = new StrongBox<long>(_time.GetTimestamp());
+                var progress = AskForProgressAsync(call, heard, stream);
+                try
                 {
-                    var response = call.ResponseStream.Current;
-                    if (response.CompactRevision > 0 || response.Canceled)
+                    while (await call.ResponseStream.MoveNext(stream.Token).ConfigureAwait(false))
                     {
-                        EtcdLog.Relisting(_logger, space.Name, response.CompactRevision);
-                        var (view, revision, changed) = await ListAsync(space, 0, space.Stop.Token, floor: next).ConfigureAwait(false);
-                        if (changed)
+                        Volatile.Write(ref heard.Value, _time.GetTimestamp());
+                        var response = call.ResponseStream.Current;
+                        if (_options.BeforeWatchResponse is { } seam)
                         {
-                            Publish(space, view);
+                            await seam(response, stream.Token).ConfigureAwait(false);
                         }
 
-                        Relisted?.Invoke(space.Name, changed);
-                        next = revision + 1;
-                        break;
-                    }
+                        if (response.CompactRevision > 0 || response.Canceled)
+                        {
+                            EtcdLog.Relisting(_logger, space.Name, response.CompactRevision);
+                            var (view, revision, changed) = await ListAsync(space, 0, space.Stop.Token, floor: next).ConfigureAwait(false);
+                            if (changed)
+                            {
+                                Publish(space, view);
+                            }
 
-                    if (response.Events.Count > 0)
-                    {
-                        next = OnEvents(space, response) + 1;
+                            Relisted?.Invoke(space.Name, changed);
+                            next = revision + 1;
+                            break;
+                        }
+
+                        if (response.Events.Count > 0)
+                        {
+                            next = OnEvents(space, response) + 1;
+                        }
                     }
+                }
+                finally
+                {
+                    await stream.CancelAsync().ConfigureAwait(false);
+                    await progress.ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (!space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is MembershipException or OperationCanceledException))
@@ -220,6 +250,32 @@ public sealed partial class EtcdMembershipProvider
             {
                 return;
             }
+        }
+    }
+
+    // Beside a watch stream until it ends: every TTL/2 a progress request (etcd answers it with an empty response);
+    // once the stream has said nothing for a whole TTL, it is cut.
+    private async Task AskForProgressAsync(AsyncDuplexStreamingCall<WatchRequest, WatchResponse> call, StrongBox<long> heard, CancellationTokenSource stream)
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_options.Ttl / 2, _time, stream.Token).ConfigureAwait(false);
+                var quiet = _time.GetElapsedTime(Volatile.Read(ref heard.Value));
+                if (quiet >= _options.Ttl)
+                {
+                    EtcdLog.WatchStalled(_logger, LocalNodeId, quiet.TotalMilliseconds);
+                    await stream.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+
+                await call.RequestStream.WriteAsync(new WatchRequest { ProgressRequest = new WatchProgressRequest() }, stream.Token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (IsUnreachable(e) || e is OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the stream ended (or failed: its reader sees why)
         }
     }
 
@@ -421,6 +477,9 @@ public sealed partial class EtcdMembershipProvider
 
         [LoggerMessage(1405, LogLevel.Warning, "Node {NodeId}: no keep-alive answer for {Milliseconds:F0} ms; opening a new keep-alive stream")]
         public static partial void KeepAliveStalled(ILogger logger, int nodeId, double milliseconds);
+
+        [LoggerMessage(1406, LogLevel.Warning, "Node {NodeId}: the watch said nothing for {Milliseconds:F0} ms; opening a new watch stream")]
+        public static partial void WatchStalled(ILogger logger, int nodeId, double milliseconds);
 
         [LoggerMessage(1402, LogLevel.Information, "Lockspace {Lockspace}: the watch lost history (compacted at {Revision}); listing again")]
         public static partial void Relisting(ILogger logger, string lockspace, long revision);
