@@ -269,6 +269,11 @@ public sealed partial class LockspaceEngine
                 return Errno.Ok;
             }
 
+            if (engineLock.CancelSent || engineLock.Overlap == LockFlags.Cancel)
+            {
+                return Errno.Busy; // a cancel is in progress already: no second CANCEL (spec §4.19)
+            }
+
             if (!_running && DeferCancel(engineLock))
             {
                 return Errno.InProgress; // cancelled when recovery ends (spec §5.2)

@@ -136,6 +136,32 @@ public sealed class OverlapTests
         Assert.Empty(engine.Dump());
     }
 
+    // A second cancel while one is in progress is -EBUSY and sends nothing (spec §4.19). Before, it returned
+    // -EINPROGRESS, and once the first CANCEL had gone out, a second one went to the master too.
+    [Fact]
+    public async Task SecondCancel_WhileTheFirstIsInProgress_IsBusy_OneCancelSent()
+    {
+        var (engine, outbox) = Start();
+        await using var _ = engine;
+        var request = engine.RequestAsync(NameOnNode2(), LockMode.Exclusive).AsTask();
+        var engineLock = engine.OwnLock(outbox.Sent[0].Message.LockId)!;
+        Assert.Equal(Errno.InProgress, engine.Cancel(engineLock)); // remembered until the answer
+        Assert.Equal(Errno.Busy, engine.Cancel(engineLock));
+
+        // The directory node masters it and answers the LOOKUP as a REQUEST: queued, so the CANCEL goes now.
+        engine.Receive(2, new DlmMessage
+        {
+            Type = MessageType.RequestReply, RemoteId = engineLock.Id, LockId = 900, Result = Errno.InProgress,
+            GrantedMode = LockMode.Invalid, RequestedMode = LockMode.Exclusive,
+        }, []);
+        Assert.Equal(Errno.Busy, engine.Cancel(engineLock)); // sent, its answer not in yet
+        Assert.Single(outbox.Sent, m => m.Message.Type == MessageType.Cancel);
+
+        engine.Receive(2, new DlmMessage { Type = MessageType.CancelReply, RemoteId = engineLock.Id, LockId = 900, Result = Errno.Cancelled }, []);
+        Assert.Equal(Errno.Cancelled, (await request.WaitAsync(Timeout)).Result);
+        Assert.Single(outbox.Sent, m => m.Message.Type == MessageType.Cancel);
+    }
+
     [Fact]
     public async Task ForceUnlock_RequestRefusedMeanwhile_TheRefusalStands()
     {
