@@ -1,6 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
 using Dlm.Membership.Etcd;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Dlm.Membership.Tests;
@@ -205,6 +206,31 @@ public sealed class EtcdMembershipTests
         stalled.SetResult();
     }
 
+    // etcd answers the watch's progress requests with an empty response, so a quiet lockspace's healthy stream is
+    // heard from and never cut for silence.
+    [Fact]
+    public async Task WatchProgressRequests_AreAnswered()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        var progress = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var one = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(2),
+            BeforeWatchResponse = (response, _) =>
+            {
+                if (!response.Created && !response.Canceled && response.CompactRevision == 0 && response.Events.Count == 0)
+                {
+                    progress.TrySetResult();
+                }
+
+                return Task.CompletedTask;
+            },
+        });
+        await one.JoinAsync("ls", CancellationToken.None);
+        await progress.Task.WaitAsync(Timeout);
+        Assert.True(one.IsLive);
+    }
+
     // A watch stream that goes quiet while its connection stays up (an etcd member that hangs, or lost its leader)
     // is cut once it has said nothing for a TTL, although asked for progress every TTL/2, and opened again from the
     // same revision, so the change it held back arrives. Before, this node never saw it. Here the stream's reader
@@ -328,6 +354,86 @@ public sealed class EtcdMembershipTests
             members.Two.AwaitAllStoppedAsync("ls", twoView.Generation, CancellationToken.None),
             three.AwaitAllStoppedAsync("ls", threeView.Generation, CancellationToken.None)).WaitAsync(Timeout);
         Assert.All(passed, Assert.True);
+    }
+
+    // Two joins inside the gap, and node 2 stopped for the first only (its own watch cut after it): node 1's barrier
+    // must wait until node 2 has stopped for the second too, as it would without the gap. A bound of "the first
+    // revision node 1 missed" accepted node 2's marker of the first join, and node 1 went on while node 2 had not
+    // stopped for the second; the bound is now the latest join or clean leave the list shows.
+    [Fact]
+    public async Task TwoJoinsInsideACompactionGap_TheBarrierWaitsForTheLatest()
+    {
+        await using var etcd = await EtcdCluster.StartAsync();
+        var log = Channel.CreateUnbounded<string>();
+        await using var one = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
+        {
+            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(6),
+            LoggerFactory = new LinesLogged(log.Writer),
+        });
+        await using var two = await ConnectAsync(etcd, 2);
+        await one.JoinAsync("ls", CancellationToken.None);
+        await using var oneViews = one.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+        await using var twoViews = two.ViewsAsync("ls", CancellationToken.None).GetAsyncEnumerator();
+        await two.JoinAsync("ls", CancellationToken.None);
+        await NextAsync(oneViews);
+        var resumeOne = new TaskCompletionSource();
+        one.CutWatch("ls", resumeOne.Task);
+
+        await using var three = await ConnectAsync(etcd, 3);
+        var first = (await three.JoinAsync("ls", CancellationToken.None)).Generation;
+        Assert.Equal(first, (await NextAsync(twoViews)).Generation);
+        var resumeTwo = new TaskCompletionSource();
+        two.CutWatch("ls", resumeTwo.Task);
+        await using var four = await ConnectAsync(etcd, 4);
+        var second = (await four.JoinAsync("ls", CancellationToken.None)).Generation;
+        etcd.CompactAll();
+
+        var twoAtFirst = two.AwaitAllStoppedAsync("ls", first, CancellationToken.None);
+        var threeAtSecond = three.AwaitAllStoppedAsync("ls", second, CancellationToken.None);
+        var fourAtSecond = four.AwaitAllStoppedAsync("ls", second, CancellationToken.None);
+        resumeOne.SetResult();
+        var listed = await NextAsync(oneViews);
+        Assert.Equal([1, 2, 3, 4], listed.Members.Select(m => m.NodeId));
+        var oneStopped = one.AwaitAllStoppedAsync("ls", listed.Generation, CancellationToken.None);
+
+        // Every marker in, and node 1 still waits: node 2 stopped for the first join only.
+        var expected = $"stopped: 1:{listed.Generation},2:{first},3:{second},4:{second}";
+        string line;
+        do
+        {
+            line = await log.Reader.ReadAsync().AsTask().WaitAsync(Timeout);
+        }
+        while (!line.Contains(expected, StringComparison.Ordinal));
+        Assert.False(oneStopped.IsCompleted);
+
+        resumeTwo.SetResult(); // node 2 lists too (its history is gone as well) and sees the second join; its first barrier is superseded
+        Assert.False(await twoAtFirst.WaitAsync(Timeout));
+        var twoListed = await NextAsync(twoViews);
+        Assert.Equal(4, twoListed.Joined.Single().NodeId);
+        var twoAtSecond = two.AwaitAllStoppedAsync("ls", twoListed.Generation, CancellationToken.None);
+        Assert.All(await Task.WhenAll(oneStopped, twoAtSecond, threeAtSecond, fourAtSecond).WaitAsync(Timeout), Assert.True);
+    }
+
+    // Each message the provider logs, formatted, into a channel (its barrier logs what it waits for).
+    private sealed class LinesLogged(ChannelWriter<string> lines) : ILoggerFactory, ILogger
+    {
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public void AddProvider(ILoggerProvider provider)
+        {
+        }
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            lines.TryWrite(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
     }
 
     [Fact]

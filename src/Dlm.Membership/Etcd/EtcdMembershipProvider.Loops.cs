@@ -16,59 +16,35 @@ public sealed partial class EtcdMembershipProvider
     // sending and reading must not count the pause as proven membership. The answers' delay thus comes off the
     // window, so requests go at twice the rate of etcd's own client. Once fenced, no more: a fenced node's lease must
     // run out, so the others see its keys expire and recover instead of waiting for it at every barrier.
-    // A stream whose oldest request has waited TTL/3 for its answer (or a write as long) is given up for a new one: an etcd member that
-    // hangs, or lost its leader while its connection stays up, would otherwise let the window run out while the
-    // other members could renew the lease (the channel balances new streams across the endpoints). Streams also ask
+    // A stream whose oldest request has waited TTL/3 for its answer (or a write as long) is given up for a new one: an
+    // etcd member that hangs, or lost its leader while its connection stays up, would otherwise let the window run out
+    // while other members could renew the lease (the channel balances new streams across the endpoints). A stream
+    // given up before any answer doubles the wait for the next (up to the window less one interval), so an etcd that
+    // is only slow is not left for ever; a stream that was answered starts the next at TTL/3 again. Streams also ask
     // etcd to end them when their member loses its leader ("hasleader").
     private async Task KeepAliveAsync()
     {
         var every = TimeSpan.FromTicks(_options.Ttl.Ticks / 6);
-        var stalled = TimeSpan.FromTicks(_options.Ttl.Ticks / 3);
+        var first = TimeSpan.FromTicks(_options.Ttl.Ticks / 3);
+        var longest = TimeSpan.FromTicks(Math.Max(first.Ticks, (_options.Ttl - _options.FenceMargin - every).Ticks));
+        var stallAfter = first;
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _liveness.Token);
         while (!ended.IsCancellationRequested)
         {
-            using var stream = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
+            var answeredBefore = LastAcknowledged;
             try
             {
-                using var call = _etcd.LeaseClient.LeaseKeepAlive(RequireLeader, cancellationToken: stream.Token);
-                Interlocked.Increment(ref _keepAliveStreams);
-                var sent = new ConcurrentQueue<long>(); // when each request still unanswered was sent: answers come in order
-                var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, stream.Token));
-                while (!acks.IsCompleted)
+                if (await KeepAliveStreamAsync(every, stallAfter, ended.Token).ConfigureAwait(false))
                 {
-                    if (sent.TryPeek(out var oldest) && _time.GetElapsedTime(oldest) >= stalled)
-                    {
-                        EtcdLog.KeepAliveStalled(_logger, LocalNodeId, _time.GetElapsedTime(oldest).TotalMilliseconds);
-                        break; // the reader ends with the stream, below
-                    }
-
-                    if (!_pauseKeepAlive)
-                    {
-                        sent.Enqueue(_time.GetTimestamp());
-                        var write = call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, stream.Token);
-                        try
-                        {
-                            await write.WaitAsync(stalled, _time, stream.Token).ConfigureAwait(false); // a hung stream can hang a write too
-                        }
-                        catch (TimeoutException)
-                        {
-                            _ = write.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
-                            EtcdLog.KeepAliveStalled(_logger, LocalNodeId, stalled.TotalMilliseconds);
-                            break; // the stream ends below; the write with it
-                        }
-                    }
-
-                    await Task.WhenAny(acks, Task.Delay(every, _time, ended.Token)).ConfigureAwait(false);
+                    stallAfter = LastAcknowledged != answeredBefore ? first : TimeSpan.FromTicks(Math.Min(stallAfter.Ticks * 2, longest.Ticks));
+                    continue;
                 }
 
-                if (acks.IsCompleted)
-                {
-                    await acks.ConfigureAwait(false);
-                }
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ended.Token).ConfigureAwait(false); // etcd ended the stream
             }
-            catch (Exception e) when (!ended.IsCancellationRequested && IsUnreachable(e))
+            catch (Exception e) when (!ended.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
             {
-                // etcd gone or restarting: try again; the liveness clock decides when we are no longer a member.
+                // etcd gone, restarting or ending the stream: try again; the liveness clock decides when we are no longer a member.
                 EtcdLog.CallFailed(_logger, "keep-alive", e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ended.Token).ConfigureAwait(false);
             }
@@ -76,12 +52,59 @@ public sealed partial class EtcdMembershipProvider
             {
                 return; // stopping, or fenced
             }
-            finally
-            {
-                await stream.CancelAsync().ConfigureAwait(false);
-            }
         }
     }
+
+    // One keep-alive stream until it fails (throws), ends with the loop, or stalls (returns true).
+    private async Task<bool> KeepAliveStreamAsync(TimeSpan every, TimeSpan stallAfter, CancellationToken ended)
+    {
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(ended);
+        using var call = _etcd.LeaseClient.LeaseKeepAlive(RequireLeader, cancellationToken: stream.Token);
+        Interlocked.Increment(ref _keepAliveStreams);
+        var sent = new ConcurrentQueue<long>(); // when each request still unanswered was sent: answers come in order
+        var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, stream.Token), CancellationToken.None);
+        try
+        {
+            while (!acks.IsCompleted)
+            {
+                if (sent.TryPeek(out var oldest) && _time.GetElapsedTime(oldest) >= stallAfter)
+                {
+                    EtcdLog.KeepAliveStalled(_logger, LocalNodeId, _time.GetElapsedTime(oldest).TotalMilliseconds);
+                    return true;
+                }
+
+                if (!_pauseKeepAlive)
+                {
+                    sent.Enqueue(_time.GetTimestamp());
+                    var write = call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, stream.Token);
+                    try
+                    {
+                        await write.WaitAsync(stallAfter, _time, ended).ConfigureAwait(false); // a hung stream can hang a write too
+                    }
+                    catch (TimeoutException)
+                    {
+                        Observe(write);
+                        EtcdLog.KeepAliveStalled(_logger, LocalNodeId, stallAfter.TotalMilliseconds);
+                        return true;
+                    }
+                }
+
+                await Task.WhenAny(acks, Task.Delay(every, _time, ended)).ConfigureAwait(false);
+            }
+
+            await acks.ConfigureAwait(false); // the stream ended: why
+            return false;
+        }
+        finally
+        {
+            await stream.CancelAsync().ConfigureAwait(false); // before the call is disposed: the reader ends on cancellation
+            Observe(acks);
+        }
+    }
+
+    // A task left behind (a given-up stream's reader or write): its failure is expected and must not go unobserved.
+    private static void Observe(Task task) =>
+        _ = task.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     private async Task ReadKeepAliveAcksAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call,
         ConcurrentQueue<long> sent, CancellationToken ct)
@@ -149,7 +172,8 @@ public sealed partial class EtcdMembershipProvider
     // if the members differ from the last view's. Unchanged members keep the generation every node agreed on
     // (a quiet lockspace whose watch had to resume after a compaction must not start a change nobody else sees).
     // A change found that way happened at or after `floor`, the first revision the watch missed: the others
-    // stop for it with its own revision, somewhere from floor to the store's, and the barrier accepts those.
+    // stop for it with its own revision, somewhere from there to the store's, and the barrier accepts those
+    // (from the latest change the list shows a trace of: see LatestTrace).
     private async Task<(MembershipView View, long Revision, bool Changed)> ListAsync(Space space, long revision, CancellationToken ct, long floor = 0)
     {
         var prefix = Key(space, "");
@@ -174,7 +198,7 @@ public sealed partial class EtcdMembershipProvider
             if (changed)
             {
                 space.Generation = revision == 0 ? listed.Header.Revision : revision;
-                space.Floor = revision == 0 ? floor : 0;
+                space.Floor = revision == 0 ? LatestTrace(space, listed.Kvs, floor) : 0;
             }
 
             var view = ViewLocked(space, before, tombstones);
@@ -183,10 +207,27 @@ public sealed partial class EtcdMembershipProvider
         }
     }
 
+    // The revision the others' generation for changes missed since `floor` is at least: the latest join (a member
+    // key's creation) or clean leave (a tombstone's write) among them, or `floor`. A lease expiry leaves no trace, so
+    // when the last missed change was one, the bound is that of an earlier change (docs/membership.md).
+    private static long LatestTrace(Space space, IEnumerable<KeyValue> kvs, long floor)
+    {
+        var latest = floor;
+        foreach (var kv in kvs)
+        {
+            var key = kv.Key.ToStringUtf8();
+            var kind = key.AsSpan(space.Prefix.Length);
+            var trace = kind.StartsWith("members/") ? kv.CreateRevision : kind.StartsWith("leaving/") ? kv.ModRevision : 0;
+            latest = Math.Max(latest, trace);
+        }
+
+        return latest;
+    }
+
     // The view stream: a prefix watch from the revision after the last one seen; compaction → list again. A stream
-    // that says nothing for a whole TTL, although asked for a progress report every TTL/2, is cut and opened again
-    // from the same revision: an etcd member that hangs, or lost its leader while its connection stays up, would
-    // otherwise hide every later membership change from this node.
+    // that says nothing for a whole TTL (found within TTL/2 more), although asked for a progress report every TTL/2,
+    // or whose write hangs, is cut and opened again from the same revision: an etcd member that hangs, or lost its
+    // leader while its connection stays up, would otherwise hide every later membership change from this node.
     private async Task WatchAsync(Space space, long next)
     {
         var prefix = Key(space, "");
@@ -201,7 +242,7 @@ public sealed partial class EtcdMembershipProvider
                 await call.RequestStream.WriteAsync(new WatchRequest
                 {
                     CreateRequest = new WatchCreateRequest { Key = prefix, RangeEnd = RangeEnd(prefix), StartRevision = next },
-                }, stream.Token).ConfigureAwait(false);
+                }, stream.Token).WaitAsync(_options.Ttl, _time, stream.Token).ConfigureAwait(false); // a hung member can hang a write
                 var heard = new StrongBox<long>(_time.GetTimestamp());
                 var progress = AskForProgressAsync(call, heard, stream);
                 try
@@ -241,7 +282,7 @@ public sealed partial class EtcdMembershipProvider
                     await progress.ConfigureAwait(false);
                 }
             }
-            catch (Exception e) when (!space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is MembershipException or OperationCanceledException))
+            catch (Exception e) when (!space.Stop.IsCancellationRequested && (IsUnreachable(e) || e is MembershipException or OperationCanceledException or TimeoutException))
             {
                 EtcdLog.CallFailed(_logger, "watch", e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, space.Stop.Token).ConfigureAwait(false);
@@ -270,7 +311,18 @@ public sealed partial class EtcdMembershipProvider
                     return;
                 }
 
-                await call.RequestStream.WriteAsync(new WatchRequest { ProgressRequest = new WatchProgressRequest() }, stream.Token).ConfigureAwait(false);
+                var write = call.RequestStream.WriteAsync(new WatchRequest { ProgressRequest = new WatchProgressRequest() }, stream.Token);
+                try
+                {
+                    await write.WaitAsync(_options.Ttl / 2, _time, stream.Token).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    Observe(write);
+                    EtcdLog.WatchStalled(_logger, LocalNodeId, quiet.TotalMilliseconds + (_options.Ttl / 2).TotalMilliseconds);
+                    await stream.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
             }
         }
         catch (Exception e) when (IsUnreachable(e) || e is OperationCanceledException or ObjectDisposedException or InvalidOperationException)
@@ -431,7 +483,7 @@ public sealed partial class EtcdMembershipProvider
         public Dictionary<int, long> Created { get; } = []; // each member key's creation revision
         public Dictionary<int, long> Stopped { get; } = [];
         public long Generation { get; set; }
-        public long Floor { get; set; } // when Generation came from a list after a compaction: the earliest revision of its change, else 0
+        public long Floor { get; set; } // when Generation came from a list after a compaction: the least revision of its change, else 0
         public Channel<MembershipView> Views { get; } = Channel.CreateUnbounded<MembershipView>();
         public CancellationTokenSource Stop { get; } = new();
         public Task Watcher { get; set; } = Task.CompletedTask;
