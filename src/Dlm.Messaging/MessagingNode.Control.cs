@@ -33,11 +33,15 @@ public sealed partial class MessagingNode
     /// <summary>
     /// Close by configuration (the node left or was fenced, spec §2.9 last row, §3.6): its state is
     /// reset, queued messages dropped, sockets closed; waiters stop waiting. If the node comes back
-    /// it starts a new incarnation with a clean sequence space.
+    /// it starts a new incarnation with a clean sequence space. The task completes when the node's
+    /// receive loops have ended, except when called from the handler of a message from that node:
+    /// then the rest of that read is dropped, and the task completes once the sockets are aborted
+    /// (the caller's own receive loop ends only after the handler returns).
     /// </summary>
     public async Task CloseNodeAsync(int nodeId)
     {
         var peer = GetPeer(nodeId);
+        var fromHandler = peer.ReceiveLock.IsHeldByCurrentThread;
         PeerConnection.ClosedSockets closed;
         using (peer.ReceiveLock.EnterScope()) // a reset: see PeerProtocol.TryAcceptInOrder
         using (peer.SyncRoot.EnterScope())
@@ -48,9 +52,14 @@ public sealed partial class MessagingNode
             Apply(peer, p => p.Protocol.CloseByConfiguration(p));
             peer.WaitingForVersion.Clear();
             closed = peer.Connection.CloseLocked();
+            peer.Closes++;
         }
 
-        await closed.AbortAsync().ConfigureAwait(false);
+        var loops = closed.AbortAsync();
+        if (!fromHandler)
+        {
+            await loops.ConfigureAwait(false);
+        }
     }
 
     /// <summary>

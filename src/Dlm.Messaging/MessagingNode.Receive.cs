@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using Dlm.Protocol;
 using Dlm.Transport;
 
@@ -27,11 +28,17 @@ public sealed partial class MessagingNode
             }
 
             var before = peer.Protocol.Delivered;
+            var closes = peer.Closes;
             try
             {
                 while (!messages.IsEmpty)
                 {
                     Receive(peer, FrameReader.Next(ref messages));
+                    if (peer.Closes != closes)
+                    {
+                        DroppedAfterClose(nodeId, messages.Length);
+                        break;
+                    }
                 }
             }
             finally
@@ -44,6 +51,11 @@ public sealed partial class MessagingNode
             }
         }
     }
+
+    // The handler closed this node (CloseNodeAsync, on this thread) mid-read: the rest of the read belongs to the
+    // sequence space that ended, as the next reads from this socket do. Out of line: the read loop is hot.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DroppedAfterClose(int nodeId, int bytes) => MessagingLog.DroppedAfterClose(_logger, nodeId, bytes);
 
     // One message, under the peer's receive lock.
     private void Receive(Peer peer, ReadOnlySpan<byte> message)

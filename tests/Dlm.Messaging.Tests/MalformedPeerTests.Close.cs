@@ -32,4 +32,31 @@ public sealed partial class MalformedPeerTests
         Assert.Empty(recorder.Violations);
         Assert.Equal((PeerState.Established, 1u), (node.GetStatistics(RawNode).State, node.GetStatistics(RawNode).SeqNext));
     }
+
+    // A handler that closes the sender while handling one of its messages: the rest of that read belongs to the
+    // sequence space that ended and is dropped, and the close does not wait for the handler's own receive loop.
+    // Before, the rest of the read met the reset state (a wrapped message set the peer's version again), and a
+    // handler that waited for the close waited for itself.
+    [Fact]
+    public async Task CloseNode_FromTheHandlerMidRead_RestOfTheReadDropped_NoWaitForItself()
+    {
+        await using var peer = await EstablishedAsync(); // STATUS and seq 0 delivered: version 3.2, seq_next 1
+        var (node, recorder, raw) = (peer.Node, peer.Recorder, peer.Raw);
+        var closed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        recorder.Counted = (_, counter) =>
+        {
+            if (counter == 1)
+            {
+                closed.TrySetResult(node.CloseNodeAsync(RawNode).Wait(Timeout));
+            }
+        };
+
+        raw.Send([.. Wire.Wrapped(1, 1), .. Wire.Wrapped(2, 2), .. Wire.Wrapped(3, 3)]); // one write, one read: one hand-over
+
+        Assert.True(await closed.Task.WaitAsync(Timeout * 2), "the close waited for the handler's own receive loop");
+        var stats = node.GetStatistics(RawNode);
+        Assert.Equal((PeerState.Closed, 0u, 0u, 0u, 0), (stats.State, stats.Version, stats.SeqNext, stats.SeqSend, stats.QueuedMessages));
+        Assert.Equal(2u, recorder.ReceivedFrom(RawNode)); // counters 0 and 1; not 2 or 3
+        Assert.Empty(recorder.Violations);
+    }
 }

@@ -70,7 +70,14 @@ internal sealed class Recorder(int nodeId) : IMessageHandler
         }
 
         changed.TrySetResult();
+        if (packet.Kind != DlmCommand.Rcom)
+        {
+            Counted?.Invoke(nodeId, packet.Message.LockId);
+        }
     }
+
+    /// <summary>Called (sender, counter) after each counted message is recorded, on the receive thread.</summary>
+    public Action<int, uint>? Counted { get; set; }
 
     /// <summary>Waits until <paramref name="count"/> counted messages from <paramref name="sender"/> arrived.</summary>
     public async Task WaitForAsync(int sender, uint count, TimeSpan timeout)
