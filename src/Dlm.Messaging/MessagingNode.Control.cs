@@ -41,7 +41,7 @@ public sealed partial class MessagingNode
     public async Task CloseNodeAsync(int nodeId)
     {
         var peer = GetPeer(nodeId);
-        var fromHandler = peer.ReceiveLock.IsHeldByCurrentThread;
+        var fromHandler = peer.Connection.OnReceiveThread; // its own loop cannot end before the handler returns
         PeerConnection.ClosedSockets closed;
         using (peer.ReceiveLock.EnterScope()) // a reset: see PeerProtocol.TryAcceptInOrder
         using (peer.SyncRoot.EnterScope())

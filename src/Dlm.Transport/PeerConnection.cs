@@ -284,6 +284,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// </summary>
     internal bool ReceivingFromClosedSocket => t_receiving == this && t_epoch != Volatile.Read(ref _epoch);
 
+    /// <summary>True on a receive thread of this connection (the layer above's handler runs there).</summary>
+    internal bool OnReceiveThread => t_receiving == this;
+
     /// <summary>Messages queued or retained. Caller holds <see cref="SyncRoot"/>.</summary>
     public int QueuedLocked => _queue.Count;
 
