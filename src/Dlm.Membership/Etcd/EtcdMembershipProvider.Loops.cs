@@ -16,12 +16,12 @@ public sealed partial class EtcdMembershipProvider
     // sending and reading must not count the pause as proven membership. The answers' delay thus comes off the
     // window, so requests go at twice the rate of etcd's own client. Once fenced, no more: a fenced node's lease must
     // run out, so the others see its keys expire and recover instead of waiting for it at every barrier.
-    // A stream whose oldest request has waited TTL/3 for its answer (or a write as long) is given up for a new one: an
-    // etcd member that hangs, or lost its leader while its connection stays up, would otherwise let the window run out
-    // while other members could renew the lease (the channel balances new streams across the endpoints). A stream
-    // given up before any answer doubles the wait for the next (up to the window less one interval), so an etcd that
-    // is only slow is not left for ever; a stream that was answered starts the next at TTL/3 again. Streams also ask
-    // etcd to end them when their member loses its leader ("hasleader").
+    // A stream whose oldest request has waited TTL/3 for its answer, with no answer for as long (or a write as long),
+    // is given up for a new one: an etcd member that hangs, or lost its leader while its connection stays up, would
+    // otherwise let the window run out while other members could renew the lease (the channel balances new streams
+    // across the endpoints). A stream given up before any answer doubles the wait for the next (up to the window less
+    // one interval), so an etcd that is only slow is not left for ever; a stream that was answered starts the next at
+    // TTL/3 again. Streams also ask etcd to end them when their member loses its leader ("hasleader").
     private async Task KeepAliveAsync()
     {
         var every = TimeSpan.FromTicks(_options.Ttl.Ticks / 6);
@@ -31,12 +31,12 @@ public sealed partial class EtcdMembershipProvider
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, _liveness.Token);
         while (!ended.IsCancellationRequested)
         {
-            var answeredBefore = LastAcknowledged;
             try
             {
-                if (await KeepAliveStreamAsync(every, stallAfter, ended.Token).ConfigureAwait(false))
+                var (stalled, answered) = await KeepAliveStreamAsync(every, stallAfter, ended.Token).ConfigureAwait(false);
+                if (stalled)
                 {
-                    stallAfter = LastAcknowledged != answeredBefore ? first : TimeSpan.FromTicks(Math.Min(stallAfter.Ticks * 2, longest.Ticks));
+                    stallAfter = answered ? first : TimeSpan.FromTicks(Math.Min(stallAfter.Ticks * 2, longest.Ticks));
                     continue;
                 }
 
@@ -55,22 +55,26 @@ public sealed partial class EtcdMembershipProvider
         }
     }
 
-    // One keep-alive stream until it fails (throws), ends with the loop, or stalls (returns true).
-    private async Task<bool> KeepAliveStreamAsync(TimeSpan every, TimeSpan stallAfter, CancellationToken ended)
+    // One keep-alive stream until it fails (throws), ends with the loop, or stalls; and whether it was answered at all
+    // (a late answer to a stream given up before still counts for liveness, but says nothing about this one).
+    private async Task<(bool Stalled, bool Answered)> KeepAliveStreamAsync(TimeSpan every, TimeSpan stallAfter, CancellationToken ended)
     {
         using var stream = CancellationTokenSource.CreateLinkedTokenSource(ended);
         using var call = _etcd.LeaseClient.LeaseKeepAlive(RequireLeader, cancellationToken: stream.Token);
         Interlocked.Increment(ref _keepAliveStreams);
         var sent = new ConcurrentQueue<long>(); // when each request still unanswered was sent: answers come in order
-        var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, stream.Token), CancellationToken.None);
+        var lastAnswer = new StrongBox<long>(); // when this stream last answered (a TimeProvider timestamp); 0 before its first
+        var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, lastAnswer, stream.Token), CancellationToken.None);
         try
         {
             while (!acks.IsCompleted)
             {
-                if (sent.TryPeek(out var oldest) && _time.GetElapsedTime(oldest) >= stallAfter)
+                // Stalled: a request unanswered for stallAfter, and no answer for as long (a slow stream answers steadily).
+                var last = Volatile.Read(ref lastAnswer.Value);
+                if (sent.TryPeek(out var oldest) && _time.GetElapsedTime(oldest) >= stallAfter && (last == 0 || _time.GetElapsedTime(last) >= stallAfter))
                 {
                     EtcdLog.KeepAliveStalled(_logger, LocalNodeId, _time.GetElapsedTime(oldest).TotalMilliseconds);
-                    return true;
+                    return (true, last != 0);
                 }
 
                 if (!_pauseKeepAlive)
@@ -85,7 +89,7 @@ public sealed partial class EtcdMembershipProvider
                     {
                         Observe(write);
                         EtcdLog.KeepAliveStalled(_logger, LocalNodeId, stallAfter.TotalMilliseconds);
-                        return true;
+                        return (true, Volatile.Read(ref lastAnswer.Value) != 0);
                     }
                 }
 
@@ -93,7 +97,7 @@ public sealed partial class EtcdMembershipProvider
             }
 
             await acks.ConfigureAwait(false); // the stream ended: why
-            return false;
+            return (false, Volatile.Read(ref lastAnswer.Value) != 0);
         }
         finally
         {
@@ -107,17 +111,20 @@ public sealed partial class EtcdMembershipProvider
         _ = task.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     private async Task ReadKeepAliveAcksAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call,
-        ConcurrentQueue<long> sent, CancellationToken ct)
+        ConcurrentQueue<long> sent, StrongBox<long> lastAnswer, CancellationToken ct)
     {
         try
         {
             while (await call.ResponseStream.MoveNext(ct).ConfigureAwait(false))
             {
-                var known = sent.TryDequeue(out var sentAt);
+                var known = sent.TryPeek(out var sentAt);
                 if (_options.BeforeKeepAliveAnswer is { } seam)
                 {
-                    await seam().ConfigureAwait(false);
+                    await seam(sentAt).ConfigureAwait(false); // an answer held here has not arrived yet
                 }
+
+                sent.TryDequeue(out _);
+                Volatile.Write(ref lastAnswer.Value, _time.GetTimestamp());
 
                 if (_ignoreAcks)
                 {
