@@ -144,10 +144,10 @@ public sealed class EtcdMembershipTests
         await using var node = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
             Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(6), TimeProvider = time,
-            BeforeKeepAliveAnswer = async _ =>
+            BeforeKeepAliveAnswer = async (_, _) =>
             {
                 var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                await answers.Writer.WriteAsync(release);
+                await answers.Writer.WriteAsync(release, CancellationToken.None);
                 await release.Task;
             },
         });
@@ -185,7 +185,7 @@ public sealed class EtcdMembershipTests
         await using var node = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
             Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(9),
-            BeforeKeepAliveAnswer = _ =>
+            BeforeKeepAliveAnswer = (_, _) =>
             {
                 if (Interlocked.Increment(ref answers) > 1)
                 {
@@ -233,35 +233,38 @@ public sealed class EtcdMembershipTests
     }
 
     // An etcd that is only slow, its answers later than TTL/3 but well within the window, must not be abandoned
-    // stream after stream: a stream that answers steadily is not given up, and one given up before its first answer
-    // doubles the next one's wait. Each answer is held until 2.5 s after its request was sent, so the latency holds
-    // however many requests are in flight.
+    // stream after stream: a stream that keeps answering is not given up, one given up before its first answer
+    // doubles the next one's wait, and the answers still on their way to a stream given up count. Each answer is
+    // held until 6.3 s after its request was sent, so the latency holds however many requests are in flight, and
+    // is lost if its stream is cancelled first, as on the wire.
     [Fact]
     public async Task KeepAliveAnswersSlowButSteady_AtMostOneStreamGivenUp_NodeLive()
     {
         await using var etcd = await EtcdCluster.StartAsync();
-        var latency = TimeSpan.FromSeconds(2.5);
+        var latency = TimeSpan.FromSeconds(6.3);
         var answers = 0;
         var log = Channel.CreateUnbounded<string>();
         await using var node = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
-            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(6),
+            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(10),
             LoggerFactory = new LinesLogged(log.Writer),
-            BeforeKeepAliveAnswer = async sentAt =>
+            BeforeKeepAliveAnswer = async (sentAt, stream) =>
             {
                 var left = latency - Stopwatch.GetElapsedTime(sentAt);
                 if (left > TimeSpan.Zero)
                 {
-                    await Task.Delay(left);
+                    await Task.Delay(left, stream); // an answer still on its way is lost when its stream is cancelled
                 }
 
                 Interlocked.Increment(ref answers);
             },
         });
 
-        // TTL 6 s: a stream unanswered for 2 s is given up (checked every second), the next waits 4 s; the window is 5 s.
-        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref answers) >= 5 || node.Liveness.IsCancellationRequested, Timeout), "too few answers");
-        Assert.False(node.Liveness.IsCancellationRequested, "fenced: every stream was given up before its first answer");
+        // TTL 10 s: requests every 1.67 s; the first stream, unanswered for 3.33 s, is given up; the next waits 6.67 s.
+        // The window is 9 s, and the next stream's first answer comes 9.63 s in: only the first stream's late answers
+        // (at 6.3 and 7.97 s), taken while it lingers, keep the node live until then.
+        Assert.True(SpinWait.SpinUntil(() => Volatile.Read(ref answers) >= 4 || node.Liveness.IsCancellationRequested, Timeout), "too few answers");
+        Assert.False(node.Liveness.IsCancellationRequested, "fenced: streams given up one after another, or the answers on their way to one given up lost");
         log.Writer.TryComplete();
         var lines = new List<string>();
         await foreach (var line in log.Reader.ReadAllAsync())
@@ -409,7 +412,7 @@ public sealed class EtcdMembershipTests
         var log = Channel.CreateUnbounded<string>();
         await using var one = await EtcdMembershipProvider.StartAsync(new EtcdMembershipOptions
         {
-            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(6),
+            Endpoints = etcd.Endpoints, NodeId = 1, Address = IPAddress.Parse("127.0.0.1"), Ttl = TimeSpan.FromSeconds(10),
             LoggerFactory = new LinesLogged(log.Writer),
         });
         await using var two = await ConnectAsync(etcd, 2);

@@ -31,8 +31,8 @@ public sealed record EtcdMembershipOptions
     /// <summary>Clock for keep-alives and self-fencing.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
-    /// <summary>Test seam: awaited when a keep-alive answer arrives, with its request's send time (a <see cref="TimeProvider"/> timestamp), before it counts.</summary>
-    internal Func<long, Task>? BeforeKeepAliveAnswer { get; init; }
+    /// <summary>Test seam: awaited when a keep-alive answer arrives, with its request's send time (a <see cref="TimeProvider"/> timestamp) and the stream's token, before it counts.</summary>
+    internal Func<long, CancellationToken, Task>? BeforeKeepAliveAnswer { get; init; }
 
     /// <summary>Test seam: awaited for each watch response before it is used, with the stream's token.</summary>
     internal Func<Etcdserverpb.WatchResponse, CancellationToken, Task>? BeforeWatchResponse { get; init; }

@@ -16,12 +16,13 @@ public sealed partial class EtcdMembershipProvider
     // sending and reading must not count the pause as proven membership. The answers' delay thus comes off the
     // window, so requests go at twice the rate of etcd's own client. Once fenced, no more: a fenced node's lease must
     // run out, so the others see its keys expire and recover instead of waiting for it at every barrier.
-    // A stream whose oldest request has waited TTL/3 for its answer, with no answer for as long (or a write as long),
-    // is given up for a new one: an etcd member that hangs, or lost its leader while its connection stays up, would
-    // otherwise let the window run out while other members could renew the lease (the channel balances new streams
-    // across the endpoints). A stream given up before any answer doubles the wait for the next (up to the window less
-    // one interval), so an etcd that is only slow is not left for ever; a stream that was answered starts the next at
-    // TTL/3 again. Streams also ask etcd to end them when their member loses its leader ("hasleader").
+    // A stream with a request unanswered for TTL/3 and no answer for as long (or a write hung as long) is given up for
+    // a new one: an etcd member that hangs, or lost its leader while its connection stays up, would otherwise let the
+    // window run out while other members could renew the lease (the channel balances new streams across the
+    // endpoints). A stream that keeps answering is kept however late its answers; the answers still on their way to
+    // one given up count when they come. A stream given up before its first answer doubles the next one's wait until
+    // that one answers (up to the window less one interval), so an etcd that is only slow is not left stream after
+    // stream. Streams also ask etcd to end them when their member loses its leader ("hasleader").
     private async Task KeepAliveAsync()
     {
         var every = TimeSpan.FromTicks(_options.Ttl.Ticks / 6);
@@ -33,7 +34,7 @@ public sealed partial class EtcdMembershipProvider
         {
             try
             {
-                var (stalled, answered) = await KeepAliveStreamAsync(every, stallAfter, ended.Token).ConfigureAwait(false);
+                var (stalled, answered) = await KeepAliveStreamAsync(every, first, stallAfter, ended.Token).ConfigureAwait(false);
                 if (stalled)
                 {
                     stallAfter = answered ? first : TimeSpan.FromTicks(Math.Min(stallAfter.Ticks * 2, longest.Ticks));
@@ -42,53 +43,62 @@ public sealed partial class EtcdMembershipProvider
 
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ended.Token).ConfigureAwait(false); // etcd ended the stream
             }
-            catch (Exception e) when (!ended.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
+            catch (Exception e) when (ended.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
+            {
+                return; // stopping, or fenced
+            }
+#pragma warning disable CA1031 // the loop is the lease's only renewer: anything else is logged and the stream opened again
+            catch (Exception e) when (!ended.IsCancellationRequested)
+#pragma warning restore CA1031
             {
                 // etcd gone, restarting or ending the stream: try again; the liveness clock decides when we are no longer a member.
                 EtcdLog.CallFailed(_logger, "keep-alive", e.Message);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ended.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (ended.IsCancellationRequested && (IsUnreachable(e) || e is OperationCanceledException))
-            {
-                return; // stopping, or fenced
-            }
         }
     }
 
-    // One keep-alive stream until it fails (throws), ends with the loop, or stalls; and whether it was answered at all
-    // (a late answer to a stream given up before still counts for liveness, but says nothing about this one).
-    private async Task<(bool Stalled, bool Answered)> KeepAliveStreamAsync(TimeSpan every, TimeSpan stallAfter, CancellationToken ended)
+    // One keep-alive stream until it fails (throws), ends with the loop, or stalls; and whether it was answered at all.
+    // Its wait is stallAfter until its first answer, then TTL/3.
+    private async Task<(bool Stalled, bool Answered)> KeepAliveStreamAsync(TimeSpan every, TimeSpan first, TimeSpan stallAfter, CancellationToken ended)
     {
-        using var stream = CancellationTokenSource.CreateLinkedTokenSource(ended);
-        using var call = _etcd.LeaseClient.LeaseKeepAlive(RequireLeader, cancellationToken: stream.Token);
+        var stream = CancellationTokenSource.CreateLinkedTokenSource(ended);
+        var call = _etcd.LeaseClient.LeaseKeepAlive(RequireLeader, cancellationToken: stream.Token);
         Interlocked.Increment(ref _keepAliveStreams);
         var sent = new ConcurrentQueue<long>(); // when each request still unanswered was sent: answers come in order
         var lastAnswer = new StrongBox<long>(); // when this stream last answered (a TimeProvider timestamp); 0 before its first
         var acks = Task.Run(() => ReadKeepAliveAcksAsync(call, sent, lastAnswer, stream.Token), CancellationToken.None);
+        var givenUp = false;
         try
         {
             while (!acks.IsCompleted)
             {
-                // Stalled: a request unanswered for stallAfter, and no answer for as long (a slow stream answers steadily).
-                var last = Volatile.Read(ref lastAnswer.Value);
-                if (sent.TryPeek(out var oldest) && _time.GetElapsedTime(oldest) >= stallAfter && (last == 0 || _time.GetElapsedTime(last) >= stallAfter))
+                if (sent.TryPeek(out var oldest))
                 {
-                    EtcdLog.KeepAliveStalled(_logger, LocalNodeId, _time.GetElapsedTime(oldest).TotalMilliseconds);
-                    return (true, last != 0);
+                    var last = Volatile.Read(ref lastAnswer.Value);
+                    var wait = last != 0 ? first : stallAfter;
+                    if (_time.GetElapsedTime(oldest) >= wait && (last == 0 || _time.GetElapsedTime(last) >= wait))
+                    {
+                        EtcdLog.KeepAliveStalled(_logger, LocalNodeId, _time.GetElapsedTime(oldest).TotalMilliseconds);
+                        givenUp = true;
+                        return (true, last != 0);
+                    }
                 }
 
                 if (!_pauseKeepAlive)
                 {
                     sent.Enqueue(_time.GetTimestamp());
                     var write = call.RequestStream.WriteAsync(new LeaseKeepAliveRequest { ID = Lease }, stream.Token);
+                    var wait = Volatile.Read(ref lastAnswer.Value) != 0 ? first : stallAfter;
                     try
                     {
-                        await write.WaitAsync(stallAfter, _time, ended).ConfigureAwait(false); // a hung stream can hang a write too
+                        await write.WaitAsync(wait, _time, ended).ConfigureAwait(false); // a hung stream can hang a write too
                     }
                     catch (TimeoutException)
                     {
                         Observe(write);
-                        EtcdLog.KeepAliveStalled(_logger, LocalNodeId, stallAfter.TotalMilliseconds);
+                        EtcdLog.KeepAliveStalled(_logger, LocalNodeId, wait.TotalMilliseconds);
+                        givenUp = true;
                         return (true, Volatile.Read(ref lastAnswer.Value) != 0);
                     }
                 }
@@ -101,9 +111,33 @@ public sealed partial class EtcdMembershipProvider
         }
         finally
         {
-            await stream.CancelAsync().ConfigureAwait(false); // before the call is disposed: the reader ends on cancellation
-            Observe(acks);
+            var closing = CloseKeepAliveStreamAsync(call, stream, acks, givenUp ? _options.Ttl : TimeSpan.Zero, ended);
+            if (givenUp)
+            {
+                Observe(closing);
+            }
+            else
+            {
+                await closing.ConfigureAwait(false);
+            }
         }
+    }
+
+    // Closes a keep-alive stream, after `linger` (a stream given up: the answers still on their way prove renewals, so
+    // its reader goes on taking them until the window has passed, or the loop ends). The reader ends on the cancellation,
+    // before the call is disposed.
+    private async Task CloseKeepAliveStreamAsync(AsyncDuplexStreamingCall<LeaseKeepAliveRequest, LeaseKeepAliveResponse> call,
+        CancellationTokenSource stream, Task acks, TimeSpan linger, CancellationToken ended)
+    {
+        if (linger > TimeSpan.Zero)
+        {
+            await Task.WhenAny(acks, Task.Delay(linger, _time, ended)).ConfigureAwait(false);
+        }
+
+        await stream.CancelAsync().ConfigureAwait(false);
+        Observe(acks);
+        call.Dispose();
+        stream.Dispose();
     }
 
     // A task left behind (a given-up stream's reader or write): its failure is expected and must not go unobserved.
@@ -120,7 +154,7 @@ public sealed partial class EtcdMembershipProvider
                 var known = sent.TryPeek(out var sentAt);
                 if (_options.BeforeKeepAliveAnswer is { } seam)
                 {
-                    await seam(sentAt).ConfigureAwait(false); // an answer held here has not arrived yet
+                    await seam(sentAt, ct).ConfigureAwait(false); // an answer held here has not arrived yet
                 }
 
                 sent.TryDequeue(out _);
@@ -137,9 +171,10 @@ public sealed partial class EtcdMembershipProvider
                     return;
                 }
 
-                if (known && sentAt > Interlocked.Read(ref _lastAck))
+                // The clock only moves forward: a given-up stream's reader may run beside the current one.
+                long seen;
+                while (known && sentAt > (seen = Interlocked.Read(ref _lastAck)) && Interlocked.CompareExchange(ref _lastAck, sentAt, seen) != seen)
                 {
-                    Interlocked.Exchange(ref _lastAck, sentAt);
                 }
             }
         }
