@@ -213,9 +213,8 @@ public sealed partial class EtcdMembershipProvider
     // compaction) lists the newest state: the change's own revision is lost, so the store's is used, and only
     // if the members differ from the last view's. Unchanged members keep the generation every node agreed on
     // (a quiet lockspace whose watch had to resume after a compaction must not start a change nobody else sees).
-    // A change found that way happened at or after `floor`, the first revision the watch missed: the others
-    // stop for it with its own revision, somewhere from there to the store's, and the barrier accepts those
-    // (from the latest change the list shows a trace of: see LatestTrace).
+    // The others stop for such a change at its own revision, which lies between the least one the list shows it can
+    // have (LatestTrace, from `floor`, the first revision the watch missed) and the store's: the barrier accepts those.
     private async Task<(MembershipView View, long Revision, bool Changed)> ListAsync(Space space, long revision, CancellationToken ct, long floor = 0)
     {
         var prefix = Key(space, "");

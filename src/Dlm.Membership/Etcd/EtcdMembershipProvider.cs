@@ -209,7 +209,7 @@ public sealed partial class EtcdMembershipProvider : IMembershipProvider
                 }
 
                 // A generation from a list after a compaction is later than the change's own revision, which the
-                // other nodes stop for: their markers count from the first revision this node's watch missed.
+                // other nodes stop for: their markers count from the least revision that change can have (Floor).
                 var least = generation == space.Generation && space.Floor > 0 ? space.Floor : generation;
                 if (space.Members.Keys.All(id => space.Stopped.GetValueOrDefault(id) >= least))
                 {
