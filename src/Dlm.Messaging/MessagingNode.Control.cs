@@ -51,8 +51,7 @@ public sealed partial class MessagingNode
             // a message read from them is dropped (OnMessages), the queue is empty when the lock opens.
             Apply(peer, p => p.Protocol.CloseByConfiguration(p));
             peer.WaitingForVersion.Clear();
-            closed = peer.Connection.CloseLocked();
-            peer.Closes++;
+            closed = peer.Connection.CloseLocked(); // a new socket epoch: see OnMessages
         }
 
         var loops = closed.AbortAsync();

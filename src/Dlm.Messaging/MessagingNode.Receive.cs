@@ -28,13 +28,13 @@ public sealed partial class MessagingNode
             }
 
             var before = peer.Protocol.Delivered;
-            var closes = peer.Closes;
+            var epoch = peer.Connection.Epoch;
             try
             {
                 while (!messages.IsEmpty)
                 {
                     Receive(peer, FrameReader.Next(ref messages));
-                    if (peer.Closes != closes)
+                    if (peer.Connection.Epoch != epoch)
                     {
                         DroppedAfterClose(nodeId, messages.Length);
                         break;

@@ -38,9 +38,6 @@ internal sealed class Peer : IPeerActions
     /// <summary>Inner messages held while the version is unknown (spec §2.3), oldest first.</summary>
     public List<byte[]> WaitingForVersion { get; } = [];
 
-    /// <summary>Closes by configuration so far; changed under both locks (a handler may close its sender mid-read).</summary>
-    public int Closes;
-
     public long MalformedDropped;
 
     public long HandlerFailures;

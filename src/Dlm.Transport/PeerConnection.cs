@@ -287,6 +287,9 @@ public sealed partial class PeerConnection : IAsyncDisposable
     /// <summary>True on a receive thread of this connection (the layer above's handler runs there).</summary>
     internal bool OnReceiveThread => t_receiving == this;
 
+    /// <summary>Closes by configuration so far (<see cref="CloseLocked"/>): a change during a hand-over ends what it may deliver.</summary>
+    internal int Epoch => Volatile.Read(ref _epoch);
+
     /// <summary>Messages queued or retained. Caller holds <see cref="SyncRoot"/>.</summary>
     public int QueuedLocked => _queue.Count;
 
